@@ -77,13 +77,13 @@ empty_file "unknown option: nothing on stdout" unknown.out
 check "unknown option: a message on stderr" test -s unknown.err
 
 cp "$testdata/messages/mbox-from.eml" somefile
-run /dev/null spool -t filter.table somefile
-status_is "spool argument other than -: exit 64" 64 spool
-empty_file "spool argument other than -: nothing on stdout" spool.out
-same_bytes "spool argument other than -: the file is untouched" \
+run /dev/null mixed -t filter.table - somefile
+status_is "'-' mixed with a spool: exit 64" 64 mixed
+empty_file "'-' mixed with a spool: nothing on stdout" mixed.out
+same_bytes "'-' mixed with a spool: the spool is untouched" \
 	"$testdata/messages/mbox-from.eml" somefile
 run /dev/null nospool -t filter.table no-such-spool
-status_is "missing spool argument other than -: exit 64" 64 nospool
+status_is "a spool that does not exist: exit 66" 66 nospool
 
 # --resolve through filter.table.
 resolve_is "--resolve a domain rule, then inbound" \

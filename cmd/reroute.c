@@ -13,7 +13,10 @@
 
 #include <gmime/gmime.h>
 
+#include "batch.h"
+#include "lock.h"
 #include "message.h"
+#include "report.h"
 #include "rewrite.h"
 #include "route.h"
 
@@ -28,9 +31,12 @@ typedef struct {
   gboolean visible;
   gboolean quiet;
   gboolean version;
+  gboolean no_recurse;
+  int lock_timeout;
+  int stale_lock;
 } Options;
 
-static Options opt;
+static Options opt = { .lock_timeout = 30, .stale_lock = 300 };
 
 static const GOptionEntry entries[] = {
   { "table", 't', 0, G_OPTION_ARG_FILENAME_ARRAY, &opt.tables,
@@ -47,10 +53,16 @@ static const GOptionEntry entries[] = {
     "Envelope recipient, as an MTA gives it (repeatable)", "ADDR" },
   { "visible", 0, 0, G_OPTION_ARG_NONE, &opt.visible,
     "Also rewrite the To and Cc headers", NULL },
+  { "no-recurse", 0, 0, G_OPTION_ARG_NONE, &opt.no_recurse,
+    "Do not walk a Maildir's Maildir++ subfolders", NULL },
+  { "lock-timeout", 0, 0, G_OPTION_ARG_INT, &opt.lock_timeout,
+    "Seconds to wait for a busy mbox lock (default 30)", "SECONDS" },
+  { "stale-lock", 0, 0, G_OPTION_ARG_INT, &opt.stale_lock,
+    "Seconds after which a dotlock is stale (default 300)", "SECONDS" },
   { "quiet", 'q', 0, G_OPTION_ARG_NONE, &opt.quiet, "Print only errors", NULL },
   { "version", 'V', 0, G_OPTION_ARG_NONE, &opt.version, "Print the version and exit", NULL },
   { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt.args, NULL,
-    "[-|ADDRESS...]" },
+    "[SPOOL...|-|ADDRESS...]" },
   { NULL },
 };
 
@@ -222,35 +234,91 @@ usage_error (GOptionContext *ctx G_GNUC_UNUSED, const char *message)
   return EX_USAGE;
 }
 
-static int
-check_spool_args (GOptionContext *ctx)
+static gboolean
+is_stdin (void)
 {
   guint n = opt.args ? g_strv_length (opt.args) : 0;
 
-  if (n == 0 && isatty (STDIN_FILENO))
+  return n == 0 || (n == 1 && strcmp (opt.args[0], "-") == 0);
+}
+
+static int
+check_spool_args (GOptionContext *ctx)
+{
+  if (!opt.args && isatty (STDIN_FILENO))
     return usage_error (ctx, "no spool given and standard input is a terminal");
-  for (guint i = 0; i < n; i++)
-    if (strcmp (opt.args[i], "-") != 0 || n > 1)
-      return usage_error (ctx, "only '-' (one message on standard input) is supported as a spool in this version");
+  for (char **a = opt.args; a && *a; a++)
+    if (strcmp (*a, "-") == 0 && !is_stdin ())
+      return usage_error (ctx, "'-' (standard input) cannot be mixed with spools");
+  if (opt.lock_timeout < 0 || opt.stale_lock < 0)
+    return usage_error (ctx, "--lock-timeout and --stale-lock take seconds, 0 or more");
   return EX_OK;
+}
+
+/* Severity of a failure's exit status: the worst one seen decides. */
+static int
+severity (int status)
+{
+  static const int order[] = { EX_DATAERR, EX_NOINPUT, EX_TEMPFAIL, EX_CANTCREAT, EX_IOERR };
+
+  for (guint i = 0; i < G_N_ELEMENTS (order); i++)
+    if (order[i] == status)
+      return i + 1;
+  return 0;
+}
+
+static int
+batch_exit_code (const GError *e)
+{
+  if (e->domain == RR_BATCH_ERROR)
+    return EX_NOINPUT;
+  if (g_error_matches (e, RR_LOCK_ERROR, RR_LOCK_ERROR_BUSY))
+    return EX_TEMPFAIL;
+  return EX_IOERR;
+}
+
+static int
+run_spools (const RrRouteTable *table)
+{
+  g_autoptr (RrReport) report = rr_report_new (stdout, stderr, opt.quiet);
+  RrBatchOptions bo = { table, { opt.visible, (const char *const *) opt.recipients },
+                        !opt.no_recurse, opt.lock_timeout, opt.stale_lock };
+  const GPtrArray *errors;
+  int status = EX_OK;
+
+  for (char **a = opt.args; *a; a++)
+    rr_batch_run (&bo, *a, report);
+  rr_report_print_summary (report);
+  errors = rr_report_get_errors (report);
+  if (rr_report_get_skipped (report) > 0)
+    status = EX_DATAERR;
+  for (guint i = 0; i < errors->len; i++)
+    {
+      int s = batch_exit_code (errors->pdata[i]);
+      if (severity (s) > severity (status))
+        status = s;
+    }
+  return status;
 }
 
 static GOptionContext *
 make_context (void)
 {
-  GOptionContext *ctx = g_option_context_new ("[-] | --resolve ADDRESS... | --check");
+  GOptionContext *ctx = g_option_context_new ("[SPOOL... | -] | --resolve ADDRESS... | --check");
 
   g_option_context_set_summary (ctx,
-    "Rewrite a message's recipients through a route table (read from standard\n"
-    "input, written to standard output), resolve addresses, or check tables.");
+    "Rewrite the recipients of the messages in Maildir and mbox SPOOLs in place\n"
+    "through a route table, or of one message from standard input to standard\n"
+    "output; resolve addresses; or check tables.");
   g_option_context_set_description (ctx,
     "Examples:\n"
     "  reroute -t routes --check\n"
     "  reroute -t routes --resolve administrator@cpandl.net\n"
+    "  reroute -t routes ~/Maildir /var/mail/administrator\n"
     "  reroute -t routes < message > rewritten\n"
     "  reroute -r cpandl.net=adatum.com -r adatum.com=inbound - < message\n\n"
-    "Exit status: 0 ok, 64 usage, 65 bad table or message, 66 table unreadable,\n"
-    "74 output error. See reroute(1) and reroute.table(5).");
+    "Exit status: 0 ok, 64 usage, 65 bad table or message, 66 table unreadable\n"
+    "or not a spool, 74 I/O error, 75 mbox locked. See reroute(1), reroute.table(5).");
   g_option_context_add_main_entries (ctx, entries, NULL);
   return ctx;
 }
@@ -275,7 +343,7 @@ run (GOptionContext *ctx)
   if (opt.resolve)
     return run_resolve (table);
   g_mime_init ();
-  status = run_filter (table);
+  status = is_stdin () ? run_filter (table) : run_spools (table);
   g_mime_shutdown ();
   return status;
 }

@@ -183,4 +183,494 @@ done_testing() {
 	exit $?
 }
 
+# ---------------------------------------------------------------------------
+# Spools: helpers for cmd/spool_test.sh, crash_test.sh, lock_test.sh and
+# badinput_test.sh. Fixtures are in testdata/spools/; their .expect files
+# list by hand the edits a run through testdata/tables/filter.table makes:
+#
+#   message LINE          (mbox) the message whose From_ line is line LINE of
+#                         the file: the lines below apply to it
+#   file PATH             (Maildir) the message file PATH: the lines below
+#                         apply to it (expect_section picks them)
+#   top TEXT              a field inserted at the top of the header (below a
+#                         From_ line), in this order, ending in the
+#                         message's own line ending
+#   sub LINE NTH OLD NEW  the NTH occurrence of OLD on line LINE of the
+#                         message (its From_ line, if any, is line 1)
+#                         becomes NEW
+#   warning               (mbox) a warning about the message's Content-Length
+#   error message         not a message: reported (whatever the table) and
+#                         left as it is
+#   error field           a recipient field that mentions a routed domain
+#                         and does not parse: reported and left as it is
+#   messages N            (mbox) the file holds N messages in all
+#
+# A message or file that no section names comes out byte-identical.
+
+spools=$testdata/spools
+lockhold=$top_builddir/cmd/lockhold
+case $lockhold in /*) ;; *) lockhold=$(pwd)/$lockhold ;; esac
+
+# The summary line of a spool run, as an extended regular expression.
+summary_re='^reroute: [0-9]+ scanned, [0-9]+ rewritten, [0-9]+ unchanged, [0-9]+ skipped, [0-9]+ errors, [0-9]+(\.[0-9]+)? s$'
+
+# expect_apply EXPECT INPUT: INPUT (one message, or an mbox when EXPECT has
+# "message" lines) with EXPECT's edits. Fails on an EXPECT that does not fit.
+expect_apply() {
+	_nofinal=0
+	has_final_newline "$2" || _nofinal=1
+	awk -v efile="$1" -v nofinal="$_nofinal" '
+	function fail(msg) {
+		print efile ": " msg | "cat 1>&2"
+		failed = 1
+		exit 2
+	}
+	function nth(s, t, k,   off, q) {
+		off = 0
+		for (; k > 0; k--) {
+			q = index(substr(s, off + 1), t)
+			if (q == 0)
+				return 0
+			off += q
+		}
+		return off
+	}
+	# Line a of the input with the subs that apply to it.
+	function edit(a,   o, n, i, j, s, p, pos, idx, res, cur) {
+		o = line[a]
+		n = 0
+		for (s = 1; s <= ns; s++) {
+			if (sabs[s] != a)
+				continue
+			p = nth(o, so[s], sk[s])
+			if (p == 0)
+				fail("line " a " of the input has no occurrence " \
+				    sk[s] " of " so[s])
+			for (i = n; i > 0 && pos[i] > p; i--) {
+				pos[i + 1] = pos[i]
+				idx[i + 1] = idx[i]
+			}
+			pos[i + 1] = p
+			idx[i + 1] = s
+			n++
+		}
+		res = ""
+		cur = 1
+		for (j = 1; j <= n; j++) {
+			s = idx[j]
+			if (pos[j] < cur)
+				fail("line " a ": overlapping edits")
+			res = res substr(o, cur, pos[j] - cur) sw[s]
+			cur = pos[j] + length(so[s])
+		}
+		return res substr(o, cur)
+	}
+	function emit(s) {
+		if (nout++)
+			printf "\n"
+		printf "%s", s
+	}
+	function is_from(l) {
+		return substr(l, 1, 5) == "From " || substr(l, 1, 8) == bom "From "
+	}
+	BEGIN {
+		bom = sprintf("%c%c%c", 239, 187, 191)
+		cur = 0		# 0: the whole input is one message
+		while ((r = getline l < efile) > 0) {
+			if (l ~ /^#/ || l ~ /^[ \t]*$/ ||
+			    l ~ /^(warning|error message|error field)$/ ||
+			    l ~ /^file / || l ~ /^messages [0-9]+$/)
+				continue
+			if (l ~ /^message [1-9][0-9]*$/) {
+				cur = substr(l, 9) + 0
+				if (cur in seen)
+					fail("message " cur " twice")
+				seen[cur] = 1
+				nsec++
+				continue
+			}
+			if (substr(l, 1, 4) == "top ") {
+				if (nsec && !cur)
+					fail("top before the first message line")
+				ntop[cur]++
+				top[cur, ntop[cur]] = substr(l, 5)
+				continue
+			}
+			nf = split(l, f, " ")
+			if (f[1] == "sub" && nf == 5 && f[2] ~ /^[1-9][0-9]*$/ &&
+			    f[3] ~ /^[1-9][0-9]*$/) {
+				ns++
+				ssec[ns] = cur
+				sline[ns] = f[2] + 0
+				sk[ns] = f[3] + 0
+				so[ns] = f[4]
+				sw[ns] = f[5]
+				continue
+			}
+			fail("bad line: " l)
+		}
+		if (r < 0)
+			fail("cannot be read")
+	}
+	{ line[NR] = $0 }
+	END {
+		if (failed)
+			exit 2
+		# Where each section inserts its fields: after line at[sec].
+		for (c in seen) {
+			c += 0
+			if (c > NR || !is_from(line[c]))
+				fail("line " c " is not a From_ line")
+			at[c] = c
+		}
+		if (!nsec)
+			at[0] = is_from(line[1]) ? 1 : 0
+		for (s = 1; s <= ns; s++) {
+			sabs[s] = (ssec[s] ? ssec[s] : 1) + sline[s] - 1
+			if (sabs[s] > NR)
+				fail("sub line " sline[s] " is past the end")
+		}
+		for (c in at) {
+			if (!ntop[c])
+				continue
+			if (!NR)
+				fail("fields to insert into an empty input")
+			cr = line[at[c] + 1] ~ /\r$/ ? "\r" : ""
+			for (t = 1; t <= ntop[c]; t++)
+				ins[at[c]] = ins[at[c]] top[c, t] cr "\n"
+		}
+		for (i = 0; i <= NR; i++) {
+			if (i > 0)
+				emit(edit(i))
+			if (i in ins) {
+				s = ins[i]
+				sub(/\n$/, "", s)
+				emit(s)
+			}
+		}
+		if (nout && !nofinal)
+			printf "\n"
+	}' "$2"
+}
+
+# expect_section EXPECT FILE: the lines of EXPECT's "file FILE" section.
+expect_section() {
+	awk -v f="$2" '
+	$0 == "file " f { on = 1; found = 1; next }
+	/^file / { on = 0 }
+	on
+	END { exit !found }' "$1"
+}
+
+# expect_files EXPECT: the files EXPECT names, one a line.
+expect_files() {
+	sed -n 's/^file //p' "$1"
+}
+
+# expect_sections EXPECT WHAT: the sections EXPECT names, one a line: the
+# From_ line number of each "message" section, the path of each "file"
+# section. WHAT is "all", "edited" (with top or sub lines), "warning",
+# "error" (either kind), "error message" or "error field".
+expect_sections() {
+	awk -v what="$2" '
+	function flush() {
+		if (cur != "" && (what == "all" || (what in has)))
+			print cur
+		split("", has)
+	}
+	/^message [1-9][0-9]*$/ { flush(); cur = $2; next }
+	/^file / { flush(); cur = substr($0, 6); next }
+	/^(top|sub) / { has["edited"] = 1 }
+	/^warning$/ { has["warning"] = 1 }
+	/^error (message|field)$/ { has["error"] = 1; has[$0] = 1 }
+	END { flush() }' "$1"
+}
+
+# expect_count EXPECT: the number of messages of an mbox EXPECT.
+expect_count() {
+	sed -n 's/^messages //p' "$1"
+}
+
+# expect_line_after EXPECT LINE: where line LINE of the input (a From_ line
+# that EXPECT names) is in the output, below the fields inserted above it.
+expect_line_after() {
+	awk -v l="$2" '
+	/^message [1-9][0-9]*$/ { cur = $2 + 0; next }
+	/^top / && cur < l { n++ }
+	END { print l + n }' "$1"
+}
+
+# section_edits FILE: whether an expect section (or file) has edits.
+section_edits() {
+	grep -E -q '^(top|sub) ' "$1"
+}
+
+# line_offset FILE LINE: the byte offset of line LINE (1-based) of FILE.
+line_offset() {
+	head -n $(($2 - 1)) "$1" | wc -c | tr -d ' '
+}
+
+# maildir_sizes FILE: "S W", FILE's size and its size with every bare LF
+# counted as CRLF (Dovecot's ,S= and ,W= fields).
+maildir_sizes() {
+	_s=$(wc -c <"$1" | tr -d ' ')
+	_lf=$(tr -cd '\n' <"$1" | wc -c | tr -d ' ')
+	_crlf=$(awk '/\r$/ { n++ } END { print n + 0 }' "$1")
+	# A last line that ends in CR but has no LF is no CRLF.
+	if [ "$_s" -gt 0 ] && ! has_final_newline "$1" &&
+	    [ "$(tail -c 1 "$1" | od -An -c | tr -d ' ')" = '\r' ]; then
+		_crlf=$((_crlf - 1))
+	fi
+	echo "$_s $((_s + _lf - _crlf))"
+}
+
+# maildir_name NAME FILE: the Maildir file name NAME with its ,S= and ,W=
+# fields (if any, in the part before the info separator) set to FILE's sizes.
+maildir_name() {
+	set -- "$1" $(maildir_sizes "$2")
+	printf '%s\n' "$1" | sed -e "s/^\([^:!;]*\),S=[0-9]*/\1,S=$2/" \
+		-e "s/^\([^:!;]*\),W=[0-9]*/\1,W=$3/"
+}
+
+# copy_maildir SRC DST: a copy of the Maildir SRC, with the cur/, new/ and
+# tmp/ directories git does not keep made in every folder that has cur/ or
+# new/ (the root and its .Name subfolders).
+copy_maildir() {
+	cp -R "$1" "$2" || return 1
+	for _d in "$2" "$2"/.[!.]*; do
+		[ -d "$_d/cur" ] || [ -d "$_d/new" ] || continue
+		mkdir -p "$_d/cur" "$_d/new" "$_d/tmp" || return 1
+	done
+}
+
+# settle DIR...: modes 0700 (directories) and 0600 (files) and a fixed mtime
+# on everything below each DIR, as a mail store has them (a git checkout
+# has neither).
+settle() {
+	for _d; do
+		find "$_d" -type d -exec chmod 700 {} + &&
+		find "$_d" -type f -exec chmod 600 {} + &&
+		find "$_d" -exec touch -t 202403050914.07 {} + || return 1
+	done
+}
+
+# tree_list DIR: every entry below DIR, dot-files included, as "TYPE PATH"
+# (d, f or ?), sorted.
+tree_list() {
+	(cd "$1" && find . ! -name . \( -type d -exec printf 'd %s\n' {} + \) \
+		-o \( -type f -exec printf 'f %s\n' {} + \) \
+		-o -exec printf '? %s\n' {} +) | sort
+}
+
+# stat_list DIR: "PATH INODE MTIME MODE" for every file below DIR, sorted.
+stat_list() {
+	(cd "$1" && find . -type f -exec stat -c '%n %i %Y %a' {} +) | sort
+}
+
+# kept DESC BEFORE AFTER SKIP...: ok when every file of the stat_list BEFORE
+# whose path is not one of SKIP (as "./PATH") is in AFTER unchanged: same
+# inode, mtime and mode.
+kept() {
+	_desc=$1
+	_before=$2
+	_after=$3
+	shift 3
+	printf '%s\n' "$@" >"$tmp/.skip"
+	awk 'NR == FNR { skip["./" $0] = 1; next } !($1 in skip)' \
+		"$tmp/.skip" "$_before" | sort >"$tmp/.keep"
+	sort "$_after" | comm -23 "$tmp/.keep" - >"$tmp/.lost"
+	if [ ! -s "$tmp/.lost" ]; then
+		ok "$_desc"
+	else
+		not_ok "$_desc"
+		diag "changed or gone (path inode mtime mode before):"
+		sed 10q "$tmp/.lost" | diag
+	fi
+}
+
+# same_tree DESC WANT GOT: ok when the trees WANT and GOT hold the same
+# entries (names and types, dot-files included) and the same bytes in every
+# file.
+same_tree() {
+	tree_list "$2" >"$tmp/.want.tree"
+	tree_list "$3" >"$tmp/.got.tree"
+	if ! cmp -s "$tmp/.want.tree" "$tmp/.got.tree"; then
+		not_ok "$1"
+		diag "entries differ:"
+		diff -u "$tmp/.want.tree" "$tmp/.got.tree" | sed -e 1,2d -e 40q | diag
+		return
+	fi
+	_bad=
+	while read -r _t _p; do
+		[ "$_t" = f ] || continue
+		cmp -s "$2/$_p" "$3/$_p" || _bad="$_bad $_p"
+	done <"$tmp/.want.tree"
+	if [ -z "$_bad" ]; then
+		ok "$1"
+		return
+	fi
+	not_ok "$1"
+	diag "files that differ:$_bad"
+	set -- $_bad
+	cmp_diag "$2/$1" "$3/$1"
+}
+
+# file_has DESC FILE EREGEX / file_lacks DESC FILE EREGEX: ok when a line of
+# FILE matches (does not match) EREGEX.
+file_has() {
+	if grep -E -q -e "$3" "$2"; then
+		ok "$1"
+	else
+		not_ok "$1"
+		diag "no line matches /$3/ in:"
+		sed -n 1,10p "$2" | diag
+	fi
+}
+
+file_lacks() {
+	if ! grep -E -q -e "$3" "$2"; then
+		ok "$1"
+	else
+		not_ok "$1"
+		diag "a line matches /$3/:"
+		grep -E -e "$3" "$2" | sed 10q | diag
+	fi
+}
+
+# summary_is DESC NAME COUNTS: NAME's stdout (see run) is exactly one summary
+# line whose counts read COUNTS, "N scanned, N rewritten, N unchanged,
+# N skipped, N errors", where a count written * may be any number.
+summary_is() {
+	_re=$(printf '%s' "$3" | sed 's/\*/[0-9]+/g')
+	if [ "$(wc -l <"$tmp/$2.out")" -eq 1 ] &&
+	    grep -E -q -e "$summary_re" "$tmp/$2.out" &&
+	    grep -E -q -e "^reroute: $_re, [0-9]+(\.[0-9]+)? s\$" "$tmp/$2.out"; then
+		ok "$1"
+	else
+		not_ok "$1"
+		diag "expected one line: reroute: $3, T s"
+		diag "stdout:"
+		sed -n 1,5p "$tmp/$2.out" | diag
+	fi
+}
+
+# re_quote TEXT: TEXT with the characters special in an extended regular
+# expression escaped.
+re_quote() {
+	printf '%s\n' "$1" | sed 's/[][\.*^$+?(){}|]/\\&/g'
+}
+
+# now_ms: milliseconds since the epoch.
+now_ms() {
+	echo $(($(date +%s%N) / 1000000))
+}
+
+# wait_line FILE TEXT SECONDS: wait until FILE has a line TEXT; fails after
+# SECONDS.
+wait_line() {
+	_end=$(($(now_ms) + $3 * 1000))
+	until grep -q -x -F -e "$2" "$1" 2>/dev/null; do
+		[ "$(now_ms)" -lt "$_end" ] || return 1
+		sleep 0.02
+	done
+}
+
+# gen_spool KIND N FIRST OUT WANT: N generated messages, numbered from FIRST,
+# about half of them routed through filter.table, of mixed sizes and line
+# endings. KIND "maildir" writes a Maildir OUT (cur/, new/ and a .Archive
+# subfolder, names with and without ,S=/,W= fields and flags); KIND "mbox"
+# writes an mbox file OUT. WANT gets what an uninterrupted run through
+# filter.table must make of OUT: the same spool with the routed messages
+# rewritten (and renamed, where their names carry sizes).
+gen_spool() {
+	if [ "$1" = maildir ]; then
+		for _d in "$4" "$5"; do
+			mkdir -p "$_d/cur" "$_d/new" "$_d/tmp" "$_d/.Archive/cur" \
+				"$_d/.Archive/new" "$_d/.Archive/tmp" || return 1
+		done
+	fi
+	awk -v kind="$1" -v n="$2" -v first="$3" -v out="$4" -v want="$5" '
+	function hms(i) {
+		return sprintf("%02d:%02d:%02d", int(i / 3600) % 24,
+		    int(i / 60) % 60, i % 60)
+	}
+	# Message i, as stored (rw 0) or as rewritten (rw 1).
+	function message(i, rw,   k, e, h, b, j, nb, to) {
+		k = i % 4	# 0, 1: routed; 2, 3: not
+		e = i % 7 == 0 ? "\r\n" : "\n"
+		h = ""
+		if (rw && k == 0)
+			h = "X-Rerouted-From: user" i "@cpandl.net" e
+		if (rw && k == 1)
+			h = "Delivered-To: user" i "@adatum.com" e \
+			    "X-Rerouted-From: user" i "@cpandl.org" e
+		h = h "Return-Path: <sender" i "@example.org>" e
+		if (k == 0)
+			h = h "Delivered-To: user" i "@" \
+			    (rw ? "adatum.com" : "cpandl.net") e
+		if (k == 2)
+			h = h "Delivered-To: user" i "@adatum.com" e
+		h = h "Received: from mail.example.org (mail.example.org [192.0.2.25])" e
+		h = h "\tby mx1.adatum.com (Postfix) with ESMTPS id 4Q" i e
+		h = h "Date: Mon, 18 Mar 2024 " hms(i) " +0000" e
+		h = h "From: Sender " i " <sender" i "@example.org>" e
+		if (k == 0)
+			to = "User " i " <user" i "@cpandl.net>"
+		else if (k == 1)
+			to = "User " i " <user" i "@cpandl.org>"
+		else if (k == 2)
+			to = "user" i "@adatum.com"
+		else
+			to = "list@example.org"
+		h = h "To: " to e
+		if (k == 1)
+			h = h "Cc: colleague@example.org" e
+		h = h "Subject: Message " i " of a generated spool" e
+		h = h "Message-ID: <" i ".gen@example.org>" e e
+		b = ""
+		nb = i % 50 == 0 ? 400 : (i * 37) % 60 + 1
+		for (j = 1; j <= nb; j++)
+			b = b "Line " j " of message " i \
+			    ": lorem ipsum dolor sit amet, consectetur adipiscing." e
+		if (i % 9 == 0)
+			b = b ">From the archive of message " i "." e
+		return h b
+	}
+	function sizes(s,   t, lf, crlf) {
+		t = s
+		lf = gsub(/\n/, "", t)
+		t = s
+		crlf = gsub(/\r\n/, "", t)
+		return ",S=" length(s) ",W=" (length(s) + lf - crlf)
+	}
+	function mdname(i, s,   name) {
+		name = (i % 10 == 3 ? ".Archive/" : "") (i % 5 == 0 ? "new/" : "cur/")
+		name = name (1710000000 + i) ".M" i "P" (4000 + i % 97) ".gen.adatum.com"
+		if (i % 3)
+			name = name sizes(s)
+		if (i % 5)
+			name = name (i % 11 == 1 ? "!2,FS" : i % 2 ? ":2,S" : ":2,RS")
+		return name
+	}
+	BEGIN {
+		for (i = first; i < first + n; i++) {
+			o = message(i, 0)
+			w = message(i, 1)
+			if (kind == "maildir") {
+				f = out "/" mdname(i, o)
+				printf "%s", o >f
+				close(f)
+				f = want "/" mdname(i, w)
+				printf "%s", w >f
+				close(f)
+			} else {
+				e = i % 7 == 0 ? "\r\n" : "\n"
+				fl = "From sender" i "@example.org Mon Mar 18 " hms(i) " 2024" e
+				printf "%s", fl o e >out
+				printf "%s", fl w e >want
+			}
+		}
+	}'
+}
+
 [ -x "$reroute" ] || bail_out "$reroute is not built"

@@ -236,7 +236,7 @@ add_field_addresses (const RrMessage *msg, const RrField *f, const char *header,
 
   if (spans == NULL)
     {
-      RrRecipient bad = { g_strdup (error->message), header, f->value, f->end, TRUE };
+      RrRecipient bad = { g_strdup (error->message), header, f->start, f->end, TRUE };
       g_array_append_val (out, bad);
       return;
     }

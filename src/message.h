@@ -38,7 +38,7 @@ typedef struct {
 } RrField;
 
 /* One recipient address. For a field that did not parse, bad is TRUE, address
- * holds the reason and [start, end) the field's value; the caller decides
+ * holds the reason and [start, end) the whole field; the caller decides
  * whether that field could matter. Given (--recipient) addresses have
  * start == end == 0 and header "--recipient". */
 typedef struct {

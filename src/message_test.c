@@ -111,7 +111,7 @@ Test (message, bad_field_is_flagged_not_fatal)
   cr_assert_eq (r->len, 1);
   RrRecipient *b = &g_array_index (r, RrRecipient, 0);
   cr_assert (b->bad);
-  cr_assert_eq (b->start, strlen ("Delivered-To:"));
+  cr_assert_eq (b->start, 0, "the place of a bad field is where the field starts");
 }
 
 Test (message, message_id_and_trace)

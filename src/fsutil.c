@@ -1,0 +1,310 @@
+/* fsutil.c - write-new, fsync, publish.
+ *
+ * A message is never overwritten where it lies: the new copy is written in
+ * full under a fresh name, fsynced, and only then renamed or linked into place,
+ * with the directory fsynced after, so a crash at any instant leaves either the
+ * old bytes or the new ones, never a torn file (the same order as Postfix's
+ * mail_copy and mblaze's mdeliver). */
+#include "config.h"
+
+#include "fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define BUF_SIZE (128 * 1024)
+
+/* Writes are gathered in a buffer: a spool rewrite sends many small segments
+ * (headers, then a body slice) and one syscall each would dominate. */
+struct _RrNewFile {
+  char *path;
+  int fd;
+  gboolean published;
+  gsize used;
+  char buf[BUF_SIZE];
+};
+
+static _Thread_local int last_errno;
+
+#ifdef RR_FAULT_INJECTION
+/* Test build only: REROUTE_FAULT=kill:N kills the process just before its
+ * Nth file-system mutation; REROUTE_FAULT=OP:N:ERRNO makes the Nth call of
+ * OP (open write fsync rename link unlink mkdir) fail with ERRNO. This is how
+ * the tests make crashes and full disks really happen at every step. */
+#include <signal.h>
+
+static const struct { const char *name; int value; } errnos[] = {
+  { "ENOSPC", ENOSPC }, { "EIO", EIO }, { "EACCES", EACCES }, { "EDQUOT", EDQUOT },
+  { "EROFS", EROFS }, { "EPERM", EPERM },
+};
+
+static gboolean
+fault (const char *op)
+{
+  static gint total;
+  static GHashTable *counts;
+  const char *spec = g_getenv ("REROUTE_FAULT");
+  g_auto (GStrv) f = NULL;
+  guint n;
+
+  if (spec == NULL)
+    return FALSE;
+  f = g_strsplit (spec, ":", 3);
+  n = g_atomic_int_add (&total, 1) + 1;
+  if (g_strcmp0 (f[0], "kill") == 0 && f[1] && strtoul (f[1], NULL, 10) == n)
+    raise (SIGKILL);
+  if (g_strcmp0 (f[0], op) != 0 || !f[1] || !f[2])
+    return FALSE;
+  if (counts == NULL)
+    counts = g_hash_table_new (g_str_hash, g_str_equal);
+  n = GPOINTER_TO_UINT (g_hash_table_lookup (counts, op)) + 1;
+  g_hash_table_insert (counts, (gpointer) op, GUINT_TO_POINTER (n));
+  if (strtoul (f[1], NULL, 10) != n)
+    return FALSE;
+  errno = EIO;
+  for (guint i = 0; i < G_N_ELEMENTS (errnos); i++)
+    if (strcmp (f[2], errnos[i].name) == 0)
+      errno = errnos[i].value;
+  return TRUE;
+}
+#else
+#define fault(op) FALSE
+#endif
+
+int
+rr_fs_open (const char *path, int flags, mode_t mode)
+{
+  if ((flags & O_CREAT) && fault ("open"))
+    return -1;
+  return open (path, flags, mode);
+}
+
+int
+rr_fs_unlink (const char *path)
+{
+  return fault ("unlink") ? -1 : unlink (path);
+}
+
+int
+rr_fs_rename (const char *from, const char *to)
+{
+  return fault ("rename") ? -1 : rename (from, to);
+}
+
+int
+rr_fs_mkdir (const char *path, mode_t mode)
+{
+  return fault ("mkdir") ? -1 : mkdir (path, mode);
+}
+
+int
+rr_fs_last_errno (void)
+{
+  return last_errno;
+}
+
+gboolean
+rr_fs_set_error (GError **error, const char *what, const char *path)
+{
+  int e = errno;
+
+  last_errno = e;
+  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (e), "%s %s: %s", what, path,
+               g_strerror (e));
+  errno = e;
+  return FALSE;
+}
+
+char *
+rr_fs_unique_name (void)
+{
+  static gint counter;
+  struct timeval tv;
+  char host[256] = "localhost";
+
+  gettimeofday (&tv, NULL);
+  if (gethostname (host, sizeof host - 1) != 0)
+    strcpy (host, "localhost");
+  for (char *h = host; *h; h++)  /* '/' and ':' would break a Maildir name */
+    if (*h == '/' || *h == ':')
+      *h = '_';
+  return g_strdup_printf ("%ld.M%06ldP%ldQ%d.%s", (long) tv.tv_sec, (long) tv.tv_usec,
+                          (long) getpid (), g_atomic_int_add (&counter, 1), host);
+}
+
+RrNewFile *
+rr_new_file_create (const char *dir, const char *prefix, GError **error)
+{
+  for (int attempt = 0; attempt < 100; attempt++)
+    {
+      g_autofree char *name = rr_fs_unique_name ();
+      g_autofree char *path = g_strdup_printf ("%s/%s%s", dir, prefix ? prefix : "", name);
+      int fd = rr_fs_open (path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+      if (fd >= 0)
+        {
+          RrNewFile *nf = g_malloc (sizeof *nf);
+          nf->published = FALSE;
+          nf->used = 0;
+          nf->path = g_steal_pointer (&path);
+          nf->fd = fd;
+          return nf;
+        }
+      if (errno != EEXIST)
+        return rr_fs_set_error (error, "cannot create", path), NULL;
+    }
+  errno = EEXIST;
+  return rr_fs_set_error (error, "cannot find a free name in", dir), NULL;
+}
+
+static gboolean
+write_fully (RrNewFile *nf, const void *data, gsize len, GError **error)
+{
+  const char *p = data;
+
+  while (len > 0)
+    {
+      ssize_t n = fault ("write") ? -1 : write (nf->fd, p, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        {
+          if (n == 0)
+            errno = EIO;
+          return rr_fs_set_error (error, "cannot write", nf->path);
+        }
+      p += n;
+      len -= (gsize) n;
+    }
+  return TRUE;
+}
+
+static gboolean
+flush_buffer (RrNewFile *nf, GError **error)
+{
+  gsize n = nf->used;
+
+  nf->used = 0;
+  return write_fully (nf, nf->buf, n, error);
+}
+
+gboolean
+rr_new_file_write (RrNewFile *nf, const void *data, gsize len, GError **error)
+{
+  if (nf->used + len > BUF_SIZE && !flush_buffer (nf, error))
+    return FALSE;
+  if (len >= BUF_SIZE)
+    return write_fully (nf, data, len, error);
+  memcpy (nf->buf + nf->used, data, len);
+  nf->used += len;
+  return TRUE;
+}
+
+/* Mode, owner and times follow the file being replaced: a mailbox keeps its
+ * permissions, and Dovecot takes a Maildir file's mtime as its received date. */
+static gboolean
+copy_attributes (RrNewFile *nf, const struct stat *like, GError **error)
+{
+  struct timespec times[2] = { like->st_atim, like->st_mtim };
+
+  if (geteuid () == 0 && fchown (nf->fd, like->st_uid, like->st_gid) != 0)
+    return rr_fs_set_error (error, "cannot chown", nf->path);
+  if (fchmod (nf->fd, like->st_mode & 07777) != 0)
+    return rr_fs_set_error (error, "cannot chmod", nf->path);
+  if (futimens (nf->fd, times) != 0)
+    return rr_fs_set_error (error, "cannot set times of", nf->path);
+  return TRUE;
+}
+
+gboolean
+rr_new_file_finish (RrNewFile *nf, const struct stat *like, GError **error)
+{
+  int fd;
+
+  if (!flush_buffer (nf, error) || (like && !copy_attributes (nf, like, error)))
+    return FALSE;
+  fd = nf->fd;
+  nf->fd = -1;
+  /* fsync before publishing: a rename that reaches the disk before the data
+   * would leave an empty or torn message under the final name. */
+  if (fault ("fsync") || fsync (fd) != 0)
+    {
+      rr_fs_set_error (error, "cannot fsync", nf->path);
+      close (fd);
+      return FALSE;
+    }
+  if (close (fd) != 0)
+    return rr_fs_set_error (error, "cannot close", nf->path);
+  return TRUE;
+}
+
+gboolean
+rr_fs_sync_dir (const char *dir, GError **error)
+{
+  int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  gboolean ok;
+
+  if (fd < 0)
+    return rr_fs_set_error (error, "cannot open directory", dir);
+  ok = !fault ("fsync") && (fsync (fd) == 0 || errno == EINVAL);  /* EINVAL: fs cannot sync dirs */
+  if (!ok)
+    rr_fs_set_error (error, "cannot fsync directory", dir);
+  close (fd);
+  return ok;
+}
+
+gboolean
+rr_new_file_rename (RrNewFile *nf, const char *path, GError **error)
+{
+  g_autofree char *dir = g_path_get_dirname (path);
+
+  if (rr_fs_rename (nf->path, path) != 0)
+    return rr_fs_set_error (error, "cannot rename to", path);
+  nf->published = TRUE;
+  /* The rename is durable only once its directory is. */
+  return rr_fs_sync_dir (dir, error);
+}
+
+gboolean
+rr_new_file_link (RrNewFile *nf, const char *path, GError **error)
+{
+  g_autofree char *dir = g_path_get_dirname (path);
+
+  if (fault ("link") || link (nf->path, path) != 0)
+    return rr_fs_set_error (error, "cannot link to", path);
+  /* Delivered once linked: a temporary name we fail to remove is only a
+   * second link in tmp/, which readers ignore; abort tries again. */
+  nf->published = rr_fs_unlink (nf->path) == 0;
+  return rr_fs_sync_dir (dir, error);
+}
+
+void
+rr_new_file_abort (RrNewFile *nf)
+{
+  if (nf == NULL)
+    return;
+  if (nf->fd >= 0)
+    close (nf->fd);
+  if (!nf->published)
+    unlink (nf->path);  /* cleanup, not a mutation of mail: never faulted */
+  g_free (nf->path);
+  g_free (nf);
+}
+
+const char *
+rr_new_file_get_path (const RrNewFile *nf)
+{
+  return nf->path;
+}
+
+int
+rr_new_file_get_fd (const RrNewFile *nf)
+{
+  return nf->fd;
+}

@@ -1,0 +1,256 @@
+/* maildir.c - Maildir walking and in-place replacement.
+ *
+ * A replaced message is written whole under tmp/, fsynced, then renamed onto
+ * its own name in new/ or cur/: rename is atomic, so a reader sees the old
+ * file or the new one. When Dovecot-style size fields in the name change,
+ * the new name is published first and the old one removed after: a crash
+ * between the two leaves both, and the next run rewrites the old one to the
+ * same new name (rename replaces it), so a rerun ends with one copy. */
+#include "config.h"
+
+#include "maildir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+
+#define TMP_PREFIX "reroute."
+
+static gboolean
+is_dir (const char *path)
+{
+  struct stat st;
+
+  return lstat (path, &st) == 0 && S_ISDIR (st.st_mode);
+}
+
+static gboolean
+has_sub (const char *dir, const char *sub)
+{
+  g_autofree char *p = g_build_filename (dir, sub, NULL);
+
+  return is_dir (p);
+}
+
+gboolean
+rr_maildir_is_maildir (const char *path)
+{
+  return has_sub (path, "cur") && has_sub (path, "new");
+}
+
+static int
+compare_names (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+static gboolean
+walk_sub (const char *folder, const char *sub, RrMaildirFunc func, RrMaildirFunc on_error,
+          gpointer data, GError **error)
+{
+  g_autofree char *dir = g_build_filename (folder, sub, NULL);
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  DIR *d = opendir (dir);
+  struct dirent *de;
+
+  if (d == NULL)
+    {
+      RrMaildirEntry e = { folder, sub, "", dir };
+      g_autoptr (GError) local = NULL;
+      if (errno == ENOENT)
+        return TRUE;
+      rr_fs_set_error (&local, "cannot read folder", dir);
+      return on_error (&e, data, &local) || (g_propagate_error (error, g_steal_pointer (&local)), FALSE);
+    }
+  while ((de = readdir (d)) != NULL)
+    if (de->d_name[0] != '.')
+      g_ptr_array_add (names, g_strdup (de->d_name));
+  closedir (d);
+  /* Sorted, so runs and reports are reproducible; and the directory is not
+   * being read while we rename into it. */
+  g_ptr_array_sort (names, compare_names);
+  for (guint i = 0; i < names->len; i++)
+    {
+      g_autofree char *path = g_build_filename (dir, names->pdata[i], NULL);
+      RrMaildirEntry e = { folder, sub, names->pdata[i], path };
+      if (!func (&e, data, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+walk_folder (const char *folder, RrMaildirFunc func, RrMaildirFunc on_error, gpointer data,
+             GError **error)
+{
+  return walk_sub (folder, "new", func, on_error, data, error)
+         && walk_sub (folder, "cur", func, on_error, data, error);
+}
+
+gboolean
+rr_maildir_walk (const char *root, gboolean recurse, RrMaildirFunc func,
+                 RrMaildirFunc on_error, gpointer data, GError **error)
+{
+  g_autoptr (GPtrArray) subs = g_ptr_array_new_with_free_func (g_free);
+  DIR *d;
+  struct dirent *de;
+
+  if (!walk_folder (root, func, on_error, data, error))
+    return FALSE;
+  if (!recurse || (d = opendir (root)) == NULL)
+    return TRUE;
+  while ((de = readdir (d)) != NULL)
+    if (de->d_name[0] == '.' && strcmp (de->d_name, ".") != 0 && strcmp (de->d_name, "..") != 0)
+      g_ptr_array_add (subs, g_build_filename (root, de->d_name, NULL));
+  closedir (d);
+  g_ptr_array_sort (subs, compare_names);
+  for (guint i = 0; i < subs->len; i++)
+    if (rr_maildir_is_maildir (subs->pdata[i])
+        && !walk_folder (subs->pdata[i], func, on_error, data, error))
+      return FALSE;
+  return TRUE;
+}
+
+/* The info part starts at the first ':' (or '!' or ';', as some MUAs write
+ * on file systems where ':' is not allowed). */
+static gsize
+base_length (const char *name)
+{
+  return strcspn (name, ":!;");
+}
+
+static void
+set_size_field (GString *base, const char *field, gsize value)
+{
+  char *at = strstr (base->str, field);
+  gsize start, end;
+
+  if (at == NULL)
+    return;
+  start = at - base->str + strlen (field);
+  end = start;
+  while (end < base->len && g_ascii_isdigit (base->str[end]))
+    end++;
+  if (end == start)
+    return;
+  char digits[32];
+
+  g_snprintf (digits, sizeof digits, "%" G_GSIZE_FORMAT, value);
+  g_string_erase (base, start, end - start);
+  g_string_insert (base, start, digits);
+}
+
+char *
+rr_maildir_name_with_sizes (const char *name, gsize size, gsize wsize)
+{
+  gsize n = base_length (name);
+  GString *base = g_string_new_len (name, n);
+
+  set_size_field (base, ",S=", size);
+  set_size_field (base, ",W=", wsize);
+  g_string_append (base, name + n);
+  return g_string_free (base, FALSE);
+}
+
+/* Whether @name, "reroute.<time>.M<usec>P<pid>Q<n>.<host>", was left by a
+ * process of this host that no longer runs. */
+static gboolean
+is_leftover (const char *name, const char *host)
+{
+  const char *p = strstr (name, "P"), *q;
+  long pid;
+
+  if (!g_str_has_prefix (name, TMP_PREFIX) || p == NULL)
+    return FALSE;
+  pid = strtol (p + 1, NULL, 10);
+  q = strchr (p, '.');
+  if (pid <= 0 || q == NULL || strcmp (q + 1, host) != 0)
+    return FALSE;
+  return kill ((pid_t) pid, 0) != 0 && errno == ESRCH;
+}
+
+void
+rr_maildir_clean_tmp (const char *folder)
+{
+  g_autofree char *tmp = g_build_filename (folder, "tmp", NULL);
+  g_autofree char *unique = rr_fs_unique_name ();
+  const char *host = strchr (strchr (unique, 'Q'), '.') + 1;
+  DIR *d = opendir (tmp);
+  struct dirent *de;
+
+  while (d && (de = readdir (d)) != NULL)
+    if (is_leftover (de->d_name, host))
+      {
+        g_autofree char *path = g_build_filename (tmp, de->d_name, NULL);
+        rr_fs_unlink (path);
+      }
+  if (d)
+    closedir (d);
+}
+
+static gboolean
+ensure_tmp (const char *tmp, GError **error)
+{
+  if (rr_fs_mkdir (tmp, 0700) == 0 || errno == EEXIST)
+    return TRUE;
+  return rr_fs_set_error (error, "cannot create", tmp);
+}
+
+/* Writes @iov and counts the sizes Dovecot puts in names: bytes, and bytes
+ * with every bare LF counted as CRLF. */
+static gboolean
+write_counted (RrNewFile *nf, const struct iovec *iov, int iovcnt, gsize *size,
+               gsize *wsize, GError **error)
+{
+  char prev = 0;
+
+  *size = *wsize = 0;
+  for (int i = 0; i < iovcnt; i++)
+    {
+      const char *p = iov[i].iov_base;
+      gsize len = iov[i].iov_len;
+      if (!rr_new_file_write (nf, p, len, error))
+        return FALSE;
+      for (gsize k = 0; k < len; k++)
+        *wsize += p[k] == '\n' && (k > 0 ? p[k - 1] : prev) != '\r';
+      if (len > 0)
+        prev = p[len - 1];
+      *size += len;
+    }
+  *wsize += *size;
+  return TRUE;
+}
+
+gboolean
+rr_maildir_replace (const RrMaildirEntry *e, const struct stat *st,
+                    const struct iovec *iov, int iovcnt, GError **error)
+{
+  g_autofree char *tmp = g_build_filename (e->folder, "tmp", NULL);
+  g_autofree char *name = NULL;
+  g_autofree char *path = NULL;
+  g_autoptr (RrNewFile) nf = NULL;
+  gsize size, wsize;
+
+  if (!ensure_tmp (tmp, error) || (nf = rr_new_file_create (tmp, TMP_PREFIX, error)) == NULL
+      || !write_counted (nf, iov, iovcnt, &size, &wsize, error)
+      || !rr_new_file_finish (nf, st, error))
+    return FALSE;
+  name = rr_maildir_name_with_sizes (e->name, size, wsize);
+  path = g_build_filename (e->folder, e->sub, name, NULL);
+  if (!rr_new_file_rename (nf, path, error))
+    return FALSE;
+  if (strcmp (name, e->name) == 0)
+    return TRUE;
+  if (rr_fs_unlink (e->path) != 0 && errno != ENOENT)
+    return rr_fs_set_error (error, "cannot remove", e->path);
+  g_free (tmp);
+  tmp = g_path_get_dirname (e->path);
+  return rr_fs_sync_dir (tmp, error);
+}
