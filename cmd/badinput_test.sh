@@ -94,7 +94,7 @@ not_reported() {
 # counts_are DESC NAME SCANNED REWRITTEN UNCHANGED BAD: NAME's summary line
 # gives these counts, the bad messages counted as skipped or errors.
 counts_are() {
-	_l=$(sed -n 's/^reroute: \([0-9]*\) scanned, \([0-9]*\) rewritten, \([0-9]*\) unchanged, \([0-9]*\) skipped, \([0-9]*\) errors, .*/\1 \2 \3 \4 \5/p' "$tmp/$2.out")
+	_l=$(sed -n 's/^reroute: \([0-9]*\) scanned, \([0-9]*\) rewritten, [0-9]* refiled, \([0-9]*\) unchanged, \([0-9]*\) skipped, \([0-9]*\) errors, .*/\1 \2 \3 \4 \5/p' "$tmp/$2.out")
 	set -- "$1" "$2" "$3" "$4" "$5" "$6" $_l
 	if [ $# -eq 11 ] && [ "$3 $4 $5" = "$7 $8 $9" ] &&
 	    [ $((${10} + ${11})) -eq "$6" ] &&

@@ -123,7 +123,7 @@ prepare() {
 	cp -Rp "$1.master" "$1.r" || bail_out "cannot copy $1"
 	run /dev/null "$1.r" -t "$table" "$1.r$spool"
 	if [ "$rc" = 0 ] && grep -E -q \
-	    "^reroute: $3 scanned, $_routed rewritten, $(($3 - _routed)) unchanged, 0 skipped, 0 errors, " \
+	    "^reroute: $3 scanned, $_routed rewritten, 0 refiled, $(($3 - _routed)) unchanged, 0 skipped, 0 errors, " \
 	    "$1.r.out"; then
 		ok "$1: an uninterrupted run rewrites the $_routed routed messages of $3"
 	else

@@ -5,15 +5,20 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <locale.h>
 #include <stdio.h>
 #include <string.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sysexits.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gmime/gmime.h>
 
 #include "batch.h"
+#include "deliver.h"
 #include "lock.h"
 #include "message.h"
 #include "report.h"
@@ -34,9 +39,20 @@ typedef struct {
   gboolean no_recurse;
   int lock_timeout;
   int stale_lock;
+  char *deliver;
+  char *fallback;   /* --default */
+  char *from;
+  char *mbox_format;
+  char *owner;
+  char *report;
+  gboolean copy;
+  gboolean dry_run;
+  gboolean verbose;
+  gboolean syslog;
+  char *run_lock;
 } Options;
 
-static Options opt = { .lock_timeout = 30, .stale_lock = 300 };
+static Options opt = { .lock_timeout = -1, .stale_lock = 300 };
 
 static const GOptionEntry entries[] = {
   { "table", 't', 0, G_OPTION_ARG_FILENAME_ARRAY, &opt.tables,
@@ -59,6 +75,29 @@ static const GOptionEntry entries[] = {
     "Seconds to wait for a busy mbox lock (default 30)", "SECONDS" },
   { "stale-lock", 0, 0, G_OPTION_ARG_INT, &opt.stale_lock,
     "Seconds after which a dotlock is stale (default 300)", "SECONDS" },
+  { "deliver", 0, 0, G_OPTION_ARG_FILENAME, &opt.deliver,
+    "Refile into the mailbox TEMPLATE names (%u %d %a %%; ending in / is a Maildir)",
+    "TEMPLATE" },
+  { "copy", 0, 0, G_OPTION_ARG_NONE, &opt.copy,
+    "With --deliver, keep refiled messages in the source spool too", NULL },
+  { "default", 0, 0, G_OPTION_ARG_FILENAME, &opt.fallback,
+    "Delivering one message from stdin, put an unrouted one here", "TEMPLATE" },
+  { "from", 0, 0, G_OPTION_ARG_STRING, &opt.from,
+    "Envelope sender for the From_ line of mbox deliveries", "SENDER" },
+  { "mbox-format", 0, 0, G_OPTION_ARG_STRING, &opt.mbox_format,
+    "mbox format written: mboxrd (default), mboxo, mboxcl, mboxcl2", "FORMAT" },
+  { "owner", 0, 0, G_OPTION_ARG_STRING, &opt.owner,
+    "Owner of mailboxes reroute creates, when run as root", "USER[:GROUP]" },
+  { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &opt.dry_run,
+    "Read everything, change nothing, and report what would be done", NULL },
+  { "report", 0, 0, G_OPTION_ARG_STRING, &opt.report,
+    "Report format: text (default) or json (JSON Lines)", "FORMAT" },
+  { "verbose", 'v', 0, G_OPTION_ARG_NONE, &opt.verbose,
+    "Also print one line per routed message in a real run", NULL },
+  { "syslog", 0, 0, G_OPTION_ARG_NONE, &opt.syslog,
+    "Also send problems and the summary to syslog (facility mail)", NULL },
+  { "lock", 0, 0, G_OPTION_ARG_FILENAME, &opt.run_lock,
+    "Hold FILE locked for the run, so that two runs never overlap", "FILE" },
   { "quiet", 'q', 0, G_OPTION_ARG_NONE, &opt.quiet, "Print only errors", NULL },
   { "version", 'V', 0, G_OPTION_ARG_NONE, &opt.version, "Print the version and exit", NULL },
   { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt.args, NULL,
@@ -196,34 +235,157 @@ write_segments (const RrRewrite *rw, FILE *out)
 
 /* The stdin filter: one message in, the rewritten message out. A message we
  * must not rewrite goes out as it came, so a pipeline never loses it. */
+static RrReport *
+new_report (void)
+{
+  RrReport *r = rr_report_new (stdout, stderr, opt.quiet);
+
+  rr_report_configure (r, g_strcmp0 (opt.report, "json") == 0 ? RR_REPORT_JSON : RR_REPORT_TEXT,
+                       opt.dry_run || opt.verbose, opt.dry_run);
+  if (opt.syslog)
+    rr_report_use_syslog (r);
+  return r;
+}
+
+/* Reads and examines the one message on stdin. Returns EX_OK, or the exit
+ * status of what went wrong (reported). */
 static int
-run_filter (const RrRouteTable *table)
+read_message (const RrRouteTable *table, GBytes **input, RrMessage **msg, RrRewrite **rw)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (GBytes) input = read_all (STDIN_FILENO, &error);
-  g_autoptr (RrMessage) msg = NULL;
-  g_autoptr (RrRewrite) rw = NULL;
   RrRewriteOptions ro = { opt.visible, (const char *const *) opt.recipients };
   gsize len = 0;
   const char *data;
 
-  if (input == NULL)
-    return print_error ("<stdin>", error->message), EX_IOERR;
-  data = g_bytes_get_data (input, &len);
-  msg = rr_message_new (data, len, &error);
-  if (msg == NULL)
+  if ((*input = read_all (STDIN_FILENO, &error)) == NULL)
+    return print_error ("<stdin>", error->message), opt.deliver ? EX_TEMPFAIL : EX_IOERR;
+  data = g_bytes_get_data (*input, &len);
+  if ((*msg = rr_message_new (data, len, &error)) == NULL)
     return print_error ("<stdin>", error->message), EX_DATAERR;
-  rw = rr_rewrite_new (msg, table, &ro, &error);
-  if (rw == NULL)
+  if ((*rw = rr_rewrite_new (*msg, table, &ro, &error)) == NULL)
+    return print_error ("<stdin>", error->message), EX_DATAERR;
+  return EX_OK;
+}
+
+/* -n on stdin: what would be done, as a report on stdout. */
+static int
+report_stdin (const RrMessage *msg, const RrRewrite *rw, RrAction action,
+              const char *const *dests, int status)
+{
+  g_autoptr (RrReport) report = new_report ();
+  g_autofree char *id = rr_message_get_message_id (msg);
+  RrReportEntry e = { "<stdin>", id, rw, action, dests, rr_rewrite_get_size (rw) };
+
+  rr_report_scanned (report, rr_message_get_length (msg));
+  if (action == RR_ACTION_REWRITE && !rr_rewrite_changes (rw))
+    rr_report_unchanged (report);
+  else
+    rr_report_action (report, &e);
+  rr_report_print_summary (report);
+  return status;
+}
+
+/* The stdin filter: one message in, the rewritten message out. A message we
+ * must not rewrite goes out as it came, so a pipeline never loses it. */
+static int
+run_filter (const RrRouteTable *table)
+{
+  g_autoptr (GBytes) input = NULL;
+  g_autoptr (RrMessage) msg = NULL;
+  g_autoptr (RrRewrite) rw = NULL;
+  const char *stdout_dest[] = { "-", NULL };
+  int status = read_message (table, &input, &msg, &rw);
+  gsize len = 0;
+  const char *data = input ? g_bytes_get_data (input, &len) : NULL;
+
+  if (status == EX_OK && opt.dry_run)
+    return report_stdin (msg, rw, RR_ACTION_REWRITE, stdout_dest, EX_OK);
+  if (msg && !rw && !opt.dry_run)
     {
-      print_error ("<stdin>", error->message);
       if (fwrite (data, 1, len, stdout) != len || fflush (stdout) != 0)
         return print_error ("<stdout>", g_strerror (errno)), EX_IOERR;
-      return EX_DATAERR;
     }
+  if (status != EX_OK)
+    return status;
   if (!write_segments (rw, stdout))
     return print_error ("<stdout>", g_strerror (errno)), EX_IOERR;
   return EX_OK;
+}
+
+/* Exit status of a failed delivery by the MDA: the MTA retries on 75. */
+static int
+mda_exit_code (const GError *e)
+{
+  if (g_error_matches (e, RR_DELIVER_ERROR, RR_DELIVER_ERROR_UNSAFE))
+    return EX_DATAERR;
+  return EX_TEMPFAIL;
+}
+
+/* The first recipient's address, for --default's template. */
+static const char *
+first_recipient (const RrRewrite *rw)
+{
+  const GArray *r = rr_rewrite_get_recipients (rw);
+
+  return r->len > 0 ? g_array_index (r, RrReroute, 0).address : "MAILER-DAEMON";
+}
+
+static int
+deliver_one (const RrRefileOptions *ro, const RrMessage *msg, const RrRewrite *rw,
+             const GPtrArray *to, const char *data, gsize len)
+{
+  g_autoptr (RrRefile) rf = rr_refile_new (ro, NULL, NULL);
+  g_autoptr (GString) bytes = g_string_sized_new (rr_rewrite_get_size (rw));
+  g_autoptr (GError) error = NULL;
+  g_autofree char *key = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) data, len);
+  gsize start = rr_message_get_header_start (msg);
+  const char *from = g_str_has_prefix (data, "\xEF\xBB\xBF") ? data + 3 : data;
+  RrRefileSource src = { key, (time_t) rr_message_get_date (msg), NULL, NULL, 0, FALSE };
+
+  if (data + start > from)  /* the message came with its own From_ line */
+    {
+      src.from_line = from;
+      src.from_line_len = data + start - from;
+    }
+  rr_rewrite_append (rw, bytes);
+  if (!rr_refile_deliver (rf, &src, to, bytes->str + start, bytes->len - start, &error)
+      || !rr_refile_flush (rf, &error))
+    return print_error ("<stdin>", error->message), mda_exit_code (error);
+  return EX_OK;
+}
+
+/* The delivery agent: one message from stdin into its users' mailboxes. */
+static int
+run_deliver (const RrRouteTable *table, const RrRefileOptions *ro)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) input = NULL;
+  g_autoptr (RrMessage) msg = NULL;
+  g_autoptr (RrRewrite) rw = NULL;
+  g_autoptr (GPtrArray) to = g_ptr_array_new ();
+  g_auto (GStrv) dests = NULL;
+  RrRefileOptions dro = *ro;
+  int status = read_message (table, &input, &msg, &rw);
+  gsize len = 0;
+  const char *data;
+
+  if (status != EX_OK)
+    return status;
+  data = g_bytes_get_data (input, &len);
+  for (guint i = 0; i < rr_rewrite_get_canonical (rw)->len; i++)
+    g_ptr_array_add (to, rr_rewrite_get_canonical (rw)->pdata[i]);
+  if (to->len == 0 && opt.fallback == NULL)
+    return print_error ("<stdin>", "no rule routes any recipient, and no --default"), EX_NOUSER;
+  if (to->len == 0)
+    {
+      dro.template = opt.fallback;
+      g_ptr_array_add (to, (gpointer) first_recipient (rw));
+    }
+  if ((dests = rr_refile_destinations (&dro, to, &error)) == NULL)
+    return print_error ("<stdin>", error->message), EX_DATAERR;
+  if (opt.dry_run)
+    return report_stdin (msg, rw, RR_ACTION_REFILE, (const char *const *) dests, EX_OK);
+  return deliver_one (&dro, msg, rw, to, data, len);
 }
 
 static int
@@ -250,7 +412,7 @@ check_spool_args (GOptionContext *ctx)
   for (char **a = opt.args; a && *a; a++)
     if (strcmp (*a, "-") == 0 && !is_stdin ())
       return usage_error (ctx, "'-' (standard input) cannot be mixed with spools");
-  if (opt.lock_timeout < 0 || opt.stale_lock < 0)
+  if (opt.lock_timeout < -1 || opt.stale_lock < 0)
     return usage_error (ctx, "--lock-timeout and --stale-lock take seconds, 0 or more");
   return EX_OK;
 }
@@ -274,18 +436,97 @@ batch_exit_code (const GError *e)
     return EX_NOINPUT;
   if (g_error_matches (e, RR_LOCK_ERROR, RR_LOCK_ERROR_BUSY))
     return EX_TEMPFAIL;
+  if (g_error_matches (e, RR_DELIVER_ERROR, RR_DELIVER_ERROR_CREATE))
+    return EX_CANTCREAT;
   return EX_IOERR;
 }
 
-static int
-run_spools (const RrRouteTable *table)
+/* --owner USER[:GROUP] */
+static gboolean
+parse_owner (RrDeliverOptions *d, GError **error)
 {
-  g_autoptr (RrReport) report = rr_report_new (stdout, stderr, opt.quiet);
+  g_auto (GStrv) parts = g_strsplit (opt.owner, ":", 2);
+  struct passwd *pw = getpwnam (parts[0]);
+  struct group *gr = parts[1] ? getgrnam (parts[1]) : NULL;
+
+  if (pw == NULL || (parts[1] && gr == NULL))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--owner %s: no such user or group", opt.owner);
+      return FALSE;
+    }
+  d->owner_set = TRUE;
+  d->uid = pw->pw_uid;
+  d->gid = gr ? gr->gr_gid : pw->pw_gid;
+  return TRUE;
+}
+
+static gboolean
+refile_options (RrRefileOptions *ro, GError **error)
+{
+  *ro = (RrRefileOptions){ opt.deliver, opt.from, { 0 } };
+  ro->deliver.lock_timeout = opt.lock_timeout;
+  ro->deliver.stale_lock = opt.stale_lock;
+  if (opt.mbox_format && !rr_mbox_format_parse (opt.mbox_format, &ro->deliver.format))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--mbox-format %s: not one of mboxrd, mboxo, mboxcl, mboxcl2",
+                   opt.mbox_format);
+      return FALSE;
+    }
+  return opt.owner == NULL || parse_owner (&ro->deliver, error);
+}
+
+/* The size of the one mbox named, for a percentage; 0 otherwise. */
+static guint64
+single_mbox_size (void)
+{
+  struct stat st;
+
+  if (g_strv_length (opt.args) != 1 || stat (opt.args[0], &st) != 0 || !S_ISREG (st.st_mode))
+    return 0;
+  return st.st_size;
+}
+
+/* Seconds a run waits for --lock FILE: 0 unless --lock-timeout was given. */
+static guint run_lock_wait;
+
+/* --lock FILE: a run lock; a second run exits 75 (after --lock-timeout). */
+static RrLock *
+take_run_lock (int *fd, int *status)
+{
+  g_autoptr (GError) error = NULL;
+  RrLock *lock;
+
+  *fd = open (opt.run_lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (*fd < 0)
+    {
+      print_error (opt.run_lock, g_strerror (errno));
+      *status = EX_CANTCREAT;
+      return NULL;
+    }
+  /* Overlapping cron runs: the second gives up at once unless told to wait. */
+  lock = rr_lock_acquire_fcntl (opt.run_lock, *fd, run_lock_wait, &error);
+  if (lock == NULL)
+    {
+      print_error (NULL, error->message);
+      *status = EX_TEMPFAIL;
+    }
+  return lock;
+}
+
+static int
+run_spools (const RrRouteTable *table, const RrRefileOptions *ro)
+{
+  g_autoptr (RrReport) report = new_report ();
   RrBatchOptions bo = { table, { opt.visible, (const char *const *) opt.recipients },
-                        !opt.no_recurse, opt.lock_timeout, opt.stale_lock };
+                        !opt.no_recurse, opt.lock_timeout, opt.stale_lock,
+                        opt.deliver ? ro : NULL, opt.copy, opt.dry_run };
   const GPtrArray *errors;
   int status = EX_OK;
 
+  if (isatty (STDERR_FILENO) && !opt.quiet)
+    rr_report_show_progress (report, stderr, single_mbox_size ());
   for (char **a = opt.args; *a; a++)
     rr_batch_run (&bo, *a, report);
   rr_report_print_summary (report);
@@ -315,10 +556,12 @@ make_context (void)
     "  reroute -t routes --check\n"
     "  reroute -t routes --resolve administrator@cpandl.net\n"
     "  reroute -t routes ~/Maildir /var/mail/administrator\n"
+    "  reroute -t routes --deliver '/var/vmail/%d/%u/' /var/mail/administrator\n"
     "  reroute -t routes < message > rewritten\n"
     "  reroute -r cpandl.net=adatum.com -r adatum.com=inbound - < message\n\n"
     "Exit status: 0 ok, 64 usage, 65 bad table or message, 66 table unreadable\n"
-    "or not a spool, 74 I/O error, 75 mbox locked. See reroute(1), reroute.table(5).");
+    "or not a spool, 67 nothing routes the message (delivery agent), 74 I/O error,\n"
+    "75 locked or temporary failure. See reroute(1) and reroute.table(5).");
   g_option_context_add_main_entries (ctx, entries, NULL);
   return ctx;
 }
@@ -327,14 +570,25 @@ static int
 run (GOptionContext *ctx)
 {
   g_autoptr (RrRouteTable) table = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (RrLock) run_lock = NULL;
+  RrRefileOptions ro;
+  int run_lock_fd = -1;
   int status = EX_OK;
 
   if (opt.version)
     return printf ("reroute %s\n", PACKAGE_VERSION), EX_OK;
   if (opt.resolve && opt.check)
     return usage_error (ctx, "--resolve and --check exclude each other");
+  if ((opt.copy || opt.fallback || opt.from || opt.mbox_format || opt.owner) && !opt.deliver)
+    return usage_error (ctx, "--copy, --default, --from, --mbox-format and --owner go with --deliver");
+  if (opt.report && strcmp (opt.report, "json") != 0 && strcmp (opt.report, "text") != 0)
+    return usage_error (ctx, "--report takes text or json");
   if (!opt.resolve && !opt.check && (status = check_spool_args (ctx)) != EX_OK)
     return status;
+  run_lock_wait = MAX (opt.lock_timeout, 0);
+  if (opt.lock_timeout < 0)
+    opt.lock_timeout = 30;  /* mailbox locks wait 30 s unless told otherwise */
   table = load_table (&status);
   if (table == NULL)
     return status;
@@ -342,9 +596,19 @@ run (GOptionContext *ctx)
     return run_check (table);
   if (opt.resolve)
     return run_resolve (table);
+  if (!refile_options (&ro, &error))
+    return usage_error (ctx, error->message);
+  if (opt.run_lock && (run_lock = take_run_lock (&run_lock_fd, &status)) == NULL)
+    return status;
   g_mime_init ();
-  status = is_stdin () ? run_filter (table) : run_spools (table);
+  if (!is_stdin ())
+    status = run_spools (table, &ro);
+  else
+    status = opt.deliver ? run_deliver (table, &ro) : run_filter (table);
   g_mime_shutdown ();
+  g_clear_pointer (&run_lock, rr_lock_release);
+  if (run_lock_fd >= 0)
+    close (run_lock_fd);
   return status;
 }
 
@@ -364,5 +628,12 @@ main (int argc, char **argv)
   g_strfreev (opt.recipients);
   g_strfreev (opt.args);
   g_free (opt.delimiter);
+  g_free (opt.deliver);
+  g_free (opt.fallback);
+  g_free (opt.from);
+  g_free (opt.mbox_format);
+  g_free (opt.owner);
+  g_free (opt.report);
+  g_free (opt.run_lock);
   return status;
 }

@@ -193,7 +193,7 @@ stat_list a >a.stat2
 same_bytes "empty table: every file keeps its inode, mtime and mode" \
 	a.stat a.stat2
 summary_is "empty table: the summary counts every message as unchanged" a \
-	"$((n_md + n_mb)) scanned, 0 rewritten, $((n_md + n_mb)) unchanged, 0 skipped, 0 errors"
+	"$((n_md + n_mb)) scanned, 0 rewritten, 0 refiled, $((n_md + n_mb)) unchanged, 0 skipped, 0 errors"
 warnings_are "empty table: no output on stderr but the Content-Length warnings" \
 	a $(mbox_args a)
 
@@ -204,7 +204,7 @@ want b b.want
 run /dev/null b -t "$table" b/maildir $(mbox_args b)
 status_is "filter.table: exit 0" 0 b
 summary_is "filter.table: the summary counts" b \
-	"$((n_md + n_mb)) scanned, $((n_md_routed + n_mb_routed)) rewritten, $((n_md + n_mb - n_md_routed - n_mb_routed)) unchanged, 0 skipped, 0 errors"
+	"$((n_md + n_mb)) scanned, $((n_md_routed + n_mb_routed)) rewritten, 0 refiled, $((n_md + n_mb - n_md_routed - n_mb_routed)) unchanged, 0 skipped, 0 errors"
 warnings_are "filter.table: no output on stderr but the Content-Length warnings" \
 	b $(mbox_args b)
 same_tree "maildir: the expected edits and file names, nothing else made or removed (dot-files, tmp/ and subfolders included)" \
@@ -252,7 +252,7 @@ stat_list b >b.stat3
 run /dev/null b2 -t "$table" b/maildir $(mbox_args b)
 status_is "second run: exit 0" 0 b2
 summary_is "second run: every message unchanged" b2 \
-	"$((n_md + n_mb)) scanned, 0 rewritten, $((n_md + n_mb)) unchanged, 0 skipped, 0 errors"
+	"$((n_md + n_mb)) scanned, 0 rewritten, 0 refiled, $((n_md + n_mb)) unchanged, 0 skipped, 0 errors"
 same_tree "second run: every file byte-identical, no file made or removed" \
 	b.want b
 stat_list b >b.stat4
@@ -270,7 +270,7 @@ want d d.want root
 run /dev/null d --no-recurse -t "$table" d/maildir
 status_is "--no-recurse: exit 0" 0 d
 summary_is "--no-recurse: the summary counts the root folder only" d \
-	"$n_md_root scanned, $n_md_root_routed rewritten, $((n_md_root - n_md_root_routed)) unchanged, 0 skipped, 0 errors"
+	"$n_md_root scanned, $n_md_root_routed rewritten, 0 refiled, $((n_md_root - n_md_root_routed)) unchanged, 0 skipped, 0 errors"
 same_tree "--no-recurse: the root folder rewritten, the subfolders untouched" \
 	d.want/maildir d/maildir
 stat_list d >d.stat2
@@ -341,6 +341,6 @@ warnings_are "lying Content-Length: a warning for each lying message, at its byt
 same_bytes "lying Content-Length: split at the From_ lines, rewritten" \
 	g.want/mbox/lying-cl.mbox g/mbox/lying-cl.mbox
 summary_is "lying Content-Length: three messages, two rewritten" g \
-	"3 scanned, 2 rewritten, 1 unchanged, 0 skipped, 0 errors"
+	"3 scanned, 2 rewritten, 0 refiled, 1 unchanged, 0 skipped, 0 errors"
 
 done_testing

@@ -212,7 +212,7 @@ lockhold=$top_builddir/cmd/lockhold
 case $lockhold in /*) ;; *) lockhold=$(pwd)/$lockhold ;; esac
 
 # The summary line of a spool run, as an extended regular expression.
-summary_re='^reroute: [0-9]+ scanned, [0-9]+ rewritten, [0-9]+ unchanged, [0-9]+ skipped, [0-9]+ errors, [0-9]+(\.[0-9]+)? s$'
+summary_re='^reroute: [0-9]+ scanned, [0-9]+ rewritten, [0-9]+ refiled, [0-9]+ unchanged, [0-9]+ skipped, [0-9]+ errors, [0-9]+(\.[0-9]+)? s$'
 
 # expect_apply EXPECT INPUT: INPUT (one message, or an mbox when EXPECT has
 # "message" lines) with EXPECT's edits. Fails on an EXPECT that does not fit.
@@ -674,3 +674,402 @@ gen_spool() {
 }
 
 [ -x "$reroute" ] || bail_out "$reroute is not built"
+
+# ---------------------------------------------------------------------------
+# Refile: helpers for cmd/refile_test.sh, refile_crash_test.sh, mda_test.sh
+# and hostile_test.sh (reroute --deliver TEMPLATE). Fixtures are in
+# testdata/refile/ (its README says what each is).
+#
+# A destination is checked as a multiset of messages, by bytes: a Maildir
+# as "MAILBOX SUB INFO MD5" lines (maildir_digest), an mbox as
+# "MAILBOX MD5 FROM" lines (mbox_digest). The bytes a delivered message
+# must have are those reroute's stdin filter prints for it
+# (rewrite_oracle), tested on its own by cmd/filter_test.sh.
+
+refile_data=$testdata/refile
+reroute_fault=$top_builddir/cmd/reroute-fault
+case $reroute_fault in /*) ;; *) reroute_fault=$(pwd)/$reroute_fault ;; esac
+cr=$(printf '\r')
+
+# The host part of the Maildir names reroute makes: the host name, with
+# '/' and ':' written \057 and \072 as the Maildir convention has it.
+maildir_host=$(uname -n | sed -e 's|/|\\057|g' -e 's|:|\\072|g')
+
+# An ERE for the name of a file reroute delivers into a Maildir:
+# "MTIME.R<24 hex digits>.HOST", then an optional info part.
+refile_name_re="^[0-9]+\\.R[0-9a-fA-F]{24}\\.$(re_quote "$maildir_host")([:!;]2,[A-Za-z]*)?\$"
+
+# An ERE for a From_ line reroute writes itself: "From SENDER DATE", DATE
+# in asctime form ("Mon Mar 18 09:14:07 2024", the day padded with a space).
+asctime_re='(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 123][0-9] [0-2][0-9]:[0-5][0-9]:[0-6][0-9] [0-9]{4}'
+
+# skip_test REASON: one test, skipped.
+skip_test() {
+	tap_n=$((tap_n + 1))
+	echo "ok $tap_n # SKIP $*"
+}
+
+# rewrite_oracle IN OUT ARG...: OUT gets what reroute's stdin filter, run
+# with ARG... (the table options), prints for the message IN: the bytes a
+# refile must deliver for it. Bails out when the filter fails.
+rewrite_oracle() {
+	_ro_in=$1
+	_ro_out=$2
+	shift 2
+	"$reroute" "$@" - <"$_ro_in" >"$_ro_out" 2>"$tmp/.oracle.err" ||
+		bail_out "the stdin filter fails on $_ro_in: $(sed 3q "$tmp/.oracle.err")"
+}
+
+# with_newline IN OUT: OUT is IN with a newline added when its last byte is
+# not one (a message in an mbox ends in a newline, whatever it was).
+with_newline() {
+	cat "$1" >"$2" || return 1
+	if [ -s "$1" ] && ! has_final_newline "$1"; then
+		echo >>"$2"
+	fi
+}
+
+# mbox_chunk MBOX FIRST [NEXT]: lines FIRST to NEXT-1 of MBOX (to its end
+# without NEXT), as stored: a message with its From_ line and separator.
+mbox_chunk() {
+	if [ -n "${3:-}" ]; then
+		sed -n "$2,$(($3 - 1))p" "$1"
+	else
+		sed -n "$2,\$p" "$1"
+	fi
+}
+
+# mbox_body MBOX FIRST [NEXT]: the message stored at lines FIRST to NEXT-1
+# of MBOX as a message: without its From_ line and without its last line
+# when that is blank (the separator), with one '>' taken off every line
+# that matches ^>+From (the escaping undone).
+mbox_body() {
+	mbox_chunk "$@" | sed -e 1d -e "\$ { /^$cr\\{0,1\\}\$/d; }" \
+		-e 's/^>\(>*From \)/\1/'
+}
+
+# mbox_split MBOX DIR [o]: splits MBOX as reroute writes one (every body
+# line that could be taken for a From_ line escaped) at each line that
+# starts "From ". Message N goes to DIR/N: the lines below its From_ line,
+# less the blank separator line that ends it, with the escaping undone (one
+# '>' off ^>+From lines; with "o", mboxo: off ^>From lines only). DIR/from
+# gets "N FROM" for each, FROM its From_ line without a byte-order mark or
+# line ending. What does not fit that form (no From_ line first, a message
+# that does not end in a blank line, no final newline) is printed, and the
+# function fails.
+mbox_split() {
+	rm -rf "$2" && mkdir "$2" || return 1
+	awk -v dir="$2" -v fmt="${3:-rd}" '
+	function end_msg() {
+		if (!held || (h != "" && h != "\r"))
+			print "message " n " (line " start ") does not end in a blank line"
+		else
+			held = 0
+		if (held)
+			printf "%s\n", h > f
+		printf "" > f
+		close(f)
+	}
+	BEGIN { bom = sprintf("%c%c%c", 239, 187, 191) }
+	{
+		l = $0
+		if (NR == 1 && substr(l, 1, 3) == bom)
+			l = substr(l, 4)
+		if (substr(l, 1, 5) == "From ") {
+			if (n)
+				end_msg()
+			n++
+			start = NR
+			f = dir "/" n
+			fl = l
+			sub(/\r$/, "", fl)
+			print n, fl > (dir "/from")
+			held = 0
+			next
+		}
+		if (!n) {
+			print "line " NR " comes before the first From_ line"
+			next
+		}
+		if (held)
+			printf "%s\n", h > f
+		if (fmt == "o" ? l ~ /^>From / : l ~ /^>+From /)
+			l = substr(l, 2)
+		h = l
+		held = 1
+	}
+	END {
+		if (n)
+			end_msg()
+		printf "" > (dir "/from")
+	}' "$1" >"$tmp/.split.problems" || return 1
+	if [ -s "$1" ] && ! has_final_newline "$1"; then
+		echo "no newline at the end" >>"$tmp/.split.problems"
+	fi
+	if [ -s "$tmp/.split.problems" ]; then
+		cat "$tmp/.split.problems"
+		return 1
+	fi
+}
+
+# mbox_digest MBOX [NAME]: "NAME MD5 FROM" for each message of MBOX (see
+# mbox_split), sorted; NAME defaults to MBOX's base name. Fails, printing
+# what is wrong on standard error, when MBOX is not in the form reroute
+# writes (the lines it could read are printed all the same).
+mbox_digest() {
+	_md_name=${2:-${1##*/}}
+	mbox_split "$1" "$tmp/.digest" >"$tmp/.digest.problems"
+	_md_rc=$?
+	(cd "$tmp/.digest" && find . -type f ! -name from -exec md5sum {} +) |
+	awk -v name="$_md_name" -v froms="$tmp/.digest/from" '
+	BEGIN {
+		while ((getline l < froms) > 0) {
+			k = l
+			sub(/ .*/, "", k)
+			from[k] = substr(l, length(k) + 2)
+		}
+	}
+	{
+		k = $2
+		sub(/^\.\//, "", k)
+		print name, $1, from[k]
+	}' | sort
+	if [ "$_md_rc" != 0 ]; then
+		sed "s|^|$_md_name: |" "$tmp/.digest.problems" >&2
+		return 1
+	fi
+}
+
+# maildir_digest ROOT: "MAILBOX SUB INFO MD5" for every message file (not
+# a dot-file) in a cur/ or new/ directory below ROOT, sorted: MAILBOX its Maildir's path
+# below ROOT, SUB cur or new, INFO the info part of its name without its
+# separator ("2,FLAGS"), or "-" when it has none, MD5 the MD5 of its bytes.
+maildir_digest() {
+	(cd "$1" && find . -type f \( -path '*/cur/*' -o -path '*/new/*' \) \
+		! -name '.*' -exec md5sum {} +) | awk '{
+		p = substr($0, 35)
+		sub(/^\.\//, "", p)
+		name = p
+		sub(/.*\//, "", name)
+		box = substr(p, 1, length(p) - length(name) - 1)
+		sub_ = box
+		sub(/.*\//, "", sub_)
+		box = substr(box, 1, length(box) - 4)
+		if (box == "")
+			box = "."
+		info = "-"
+		if (match(name, /[:!;]2,/))
+			info = substr(name, RSTART + 1)
+		print box, sub_, info, $1
+	}' | sort
+}
+
+# maildir_names ROOT: the names of the message files in the cur/ and new/
+# directories below ROOT, one a line.
+maildir_names() {
+	(cd "$1" && find . -type f \( -path '*/cur/*' -o -path '*/new/*' \) \
+		! -name '.*') | sed 's|.*/||'
+}
+
+# same_list DESC WANT GOT: ok when the files WANT and GOT hold the same
+# lines (multisets: both are sorted first); else the lines that differ.
+same_list() {
+	sort "$2" >"$tmp/.want.list"
+	sort "$3" >"$tmp/.got.list"
+	if cmp -s "$tmp/.want.list" "$tmp/.got.list"; then
+		ok "$1"
+	else
+		not_ok "$1"
+		diag "lines missing (-) and extra (+):"
+		diff "$tmp/.want.list" "$tmp/.got.list" | grep '^[<>]' |
+			sed -e 's/^</-/' -e 's/^>/+/' -e 20q | diag
+	fi
+}
+
+# leftovers DIR...: every file below the DIRs that a finished run must not
+# leave: files in a tmp/ directory, dotlocks (*.lock) and reroute's
+# temporary mbox files (.*.reroute.*), one a line.
+leftovers() {
+	for _lo; do
+		(cd "$_lo" 2>/dev/null && find . \( -type f -path '*/tmp/*' \) \
+			-o -name '*.lock' -o -name '.*.reroute.*') |
+			sed "s|^\.|$_lo|"
+	done
+}
+
+# owner_of PATH: "USER:GROUP MODE" of PATH (not following a symlink).
+owner_of() {
+	stat -c '%U:%G %a' "$1" 2>&1
+}
+
+# gen_refile KIND N FIRST OUT LIST MSGS [KEEP]: N generated messages,
+# numbered from FIRST, for refile tests through filter.table: by i % 10,
+#   0 Delivered-To uA@cpandl.net                   full     uA
+#   1 Delivered-To uA@adatum.com                   full     uA (as it is)
+#   2 To uA@cpandl.org, Cc colleague@example.org   partial  uA
+#   3 To list@example.org                          none
+#   4 Delivered-To uA@cpandl.net, uB@cpandl.org    full     uA uB
+#   5 X-Original-To sales@cpandl.net               full     team
+#   6 Delivered-To nobody@example.org, To uA@cpandl.net    none
+#   7 Delivered-To uA@internal.adatum.com, no Return-Path  full uA
+#   8 Delivered-To uA@cpandl.net, stranger@example.net     partial uA
+#   9 Delivered-To uB@cpandl.org                   full     uB
+# where uA is u(i % 5) and uB u((i + 2) % 5), all @adatum.com; of mixed
+# sizes, LF and CRLF, with body lines "From ..." and ">From ...". KIND
+# "maildir" writes a Maildir OUT (cur/ with flags, new/, a .Archive
+# subfolder); KIND "mbox" an mboxrd file OUT, and KEEP gets what must be
+# left of it after a refile: the partial and unrouted messages, as stored.
+# LIST gets "ID PLACE KIND SENDER MAILBOX..." for each message (PLACE its
+# path below OUT, "-" in an mbox; SENDER its Return-Path address or
+# MAILER-DAEMON), MSGS/ID each message's bytes (unescaped, no From_ line).
+gen_refile() {
+	mkdir -p "$6" || return 1
+	if [ "$1" = maildir ]; then
+		mkdir -p "$4/cur" "$4/new" "$4/tmp" "$4/.Archive/cur" \
+			"$4/.Archive/new" "$4/.Archive/tmp" || return 1
+	fi
+	awk -v kind="$1" -v n="$2" -v first="$3" -v out="$4" -v list="$5" \
+	    -v msgs="$6" -v keep="${7:-/dev/null}" '
+	function hms(i) {
+		return sprintf("%02d:%02d:%02d", int(i / 3600) % 24,
+		    int(i / 60) % 60, i % 60)
+	}
+	function message(i,   k, e, a, b, h, body, j, nb) {
+		k = i % 10
+		e = i % 7 == 0 ? "\r\n" : "\n"
+		a = "u" (i % 5)
+		b = "u" ((i + 2) % 5)
+		h = ""
+		if (k != 7)
+			h = h "Return-Path: <sender" i "@example.org>" e
+		if (k == 0)
+			h = h "Delivered-To: " a "@cpandl.net" e
+		else if (k == 1)
+			h = h "Delivered-To: " a "@adatum.com" e
+		else if (k == 4)
+			h = h "Delivered-To: " a "@cpandl.net, " b "@cpandl.org" e
+		else if (k == 5)
+			h = h "X-Original-To: sales@cpandl.net" e
+		else if (k == 6)
+			h = h "Delivered-To: nobody@example.org" e
+		else if (k == 7)
+			h = h "Delivered-To: " a "@internal.adatum.com" e
+		else if (k == 8)
+			h = h "Delivered-To: " a "@cpandl.net, stranger@example.net" e
+		else if (k == 9)
+			h = h "Delivered-To: " b "@cpandl.org" e
+		h = h "Received: from mail.example.org (mail.example.org [192.0.2.25])" e
+		h = h "\tby mx1.adatum.com (Postfix) with ESMTPS id 5R" i e
+		h = h "Date: Tue, 19 Mar 2024 " hms(i) " +0000" e
+		h = h "From: Sender " i " <sender" i "@example.org>" e
+		if (k == 2)
+			h = h "To: User <" a "@cpandl.org>" e "Cc: colleague@example.org" e
+		else if (k == 3)
+			h = h "To: list@example.org" e
+		else
+			h = h "To: " a "@cpandl.net" e
+		h = h "Subject: Message " i " of a generated refile spool" e
+		h = h "Message-ID: <" i ".refile@example.org>" e e
+		body = ""
+		nb = i % 50 == 0 ? 300 : (i * 37) % 40 + 1
+		for (j = 1; j <= nb; j++) {
+			body = body "Line " j " of message " i \
+			    ": lorem ipsum dolor sit amet, consectetur adipiscing." e
+			if (j == 2 && i % 3 == 0)
+				body = body "From the archive of message " i "." e
+			if (j == 3 && i % 4 == 0)
+				body = body ">From a quoted line of message " i "." e
+		}
+		return h body
+	}
+	function what(i,   k, a, b) {
+		k = i % 10
+		a = "u" (i % 5) "@adatum.com"
+		b = "u" ((i + 2) % 5) "@adatum.com"
+		if (k == 0 || k == 1 || k == 7)
+			return "full " a
+		if (k == 2 || k == 8)
+			return "partial " a
+		if (k == 4)
+			return "full " a " " b
+		if (k == 5)
+			return "full team@adatum.com"
+		if (k == 9)
+			return "full " b
+		return "none"
+	}
+	function mdname(i,   name) {
+		name = (i % 6 == 1 ? ".Archive/" : "") (i % 5 == 0 ? "new/" : "cur/")
+		name = name (1710000000 + i) ".M" i "P" (4000 + i % 97) ".gen.adatum.com"
+		if (i % 3 == 0)
+			name = name ",S=" length(message(i))
+		if (i % 5)
+			name = name (i % 11 == 1 ? "!2,FS" : i % 2 ? ":2,S" : ":2,RS")
+		return name
+	}
+	function escaped(s,   t, out, p) {
+		# mboxrd: one more ">" on every line matching ^>*From .
+		out = ""
+		t = s
+		while ((p = index(t, "\n")) > 0) {
+			l = substr(t, 1, p)
+			if (l ~ /^>*From /)
+				l = ">" l
+			out = out l
+			t = substr(t, p + 1)
+		}
+		return out t
+	}
+	BEGIN {
+		for (i = first; i < first + n; i++) {
+			m = message(i)
+			w = what(i)
+			f = msgs "/" i
+			printf "%s", m > f
+			close(f)
+			sender = i % 10 == 7 ? "MAILER-DAEMON" : "sender" i "@example.org"
+			split(w, wf, " ")
+			if (kind == "maildir") {
+				place = mdname(i)
+				f = out "/" place
+				printf "%s", m > f
+				close(f)
+			} else {
+				place = "-"
+				e = i % 7 == 0 ? "\r\n" : "\n"
+				chunk = "From sender" i "@example.org Tue Mar 19 " hms(i) " 2024" e \
+				    escaped(m) e
+				printf "%s", chunk > out
+				if (wf[1] != "full")
+					printf "%s", chunk > keep
+			}
+			rest = w
+			sub(/^[a-z]+/, "", rest)
+			print i, place, wf[1], sender rest > list
+		}
+		printf "" > keep
+		if (kind == "mbox")
+			printf "" > out
+	}'
+}
+
+# state_files DIR: the files below DIR, outside cur/ new/ tmp/, that reroute
+# may keep as its own state beside a source spool (a journal of what it
+# delivered): hidden regular files whose name has "reroute" in it, other
+# than a temporary mbox (.NAME.reroute.*), one a line, as paths below DIR.
+state_files() {
+	(cd "$1" && find . -type f -name '.*reroute*' ! -name '.*.reroute.*' \
+		! -path '*/cur/*' ! -path '*/new/*' ! -path '*/tmp/*') |
+		sed 's|^\./||'
+}
+
+# same_source DESC WANT GOT: same_tree WANT GOT, where GOT may also hold
+# reroute's state files (see state_files).
+same_source() {
+	rm -rf "$tmp/.source" && cp -Rp "$3" "$tmp/.source" ||
+		bail_out "cannot copy $3"
+	state_files "$tmp/.source" | while read -r _f; do
+		rm -f "$tmp/.source/$_f"
+	done
+	same_tree "$1" "$2" "$tmp/.source"
+}

@@ -27,12 +27,31 @@ G_DEFINE_QUARK (rr-batch-error-quark, rr_batch_error)
 typedef struct {
   const RrBatchOptions *opt;
   RrReport *report;
-  char *folder; /* the Maildir folder whose tmp/ was last cleaned */
+  char *folder;       /* the Maildir folder whose tmp/ was last cleaned */
+  RrRefile *refile;   /* for the spool being refiled */
+  GPtrArray *removals; /* refiled Maildir sources, removed after the flush */
+  gboolean failed;    /* an error happened in this spool */
 } Batch;
+
+#define FLUSH_EVERY 256
+
+/* What examine() learnt of a message. */
+typedef struct {
+  gsize header_start; /* where the header starts, past BOM and From_ line */
+  gint64 date;        /* its Date field */
+  char *message_id;
+} Facts;
+
+static void
+facts_clear (Facts *f)
+{
+  g_clear_pointer (&f->message_id, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Facts, facts_clear)
 
 /* Parses and resolves one message. NULL when it is bad data (reported). */
 static RrRewrite *
-examine (Batch *b, const char *place, const char *data, gsize len)
+examine (Batch *b, const char *place, const char *data, gsize len, Facts *facts)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (RrMessage) msg = rr_message_new (data, len, &error);
@@ -41,7 +60,69 @@ examine (Batch *b, const char *place, const char *data, gsize len)
   rr_report_scanned (b->report, len);
   if (rw == NULL)
     rr_report_skipped (b->report, place, error);
+  else if (facts)
+    {
+      facts->header_start = rr_message_get_header_start (msg);
+      facts->date = b->opt->refile ? rr_message_get_date (msg) : 0;
+      facts->message_id = rr_message_get_message_id (msg);
+    }
   return rw;
+}
+
+static void
+fail (Batch *b, const char *place, const GError *error)
+{
+  b->failed = TRUE;
+  if (error->domain == RR_DELIVER_ERROR && error->code == RR_DELIVER_ERROR_UNSAFE)
+    rr_report_skipped (b->report, place, error);
+  else
+    rr_report_error (b->report, place, error);
+}
+
+static void
+report (Batch *b, const char *place, const Facts *facts, const RrRewrite *rw, RrAction action,
+        const char *const *destinations)
+{
+  RrReportEntry e = { place, facts->message_id, rw, action, destinations,
+                      rr_rewrite_get_size (rw) };
+
+  rr_report_action (b->report, &e);
+}
+
+/* Refiles one message: TRUE when it may leave the source. */
+static gboolean
+refile (Batch *b, const char *place, const RrRefileSource *src, const RrRewrite *rw,
+        const Facts *facts, gsize suffix)
+{
+  const GPtrArray *canonical = rr_rewrite_get_canonical (rw);
+  gboolean leave = !b->opt->copy && !rr_rewrite_has_unrouted (rw);
+  g_autoptr (GString) bytes = NULL;
+  g_autoptr (GError) error = NULL;
+  g_auto (GStrv) dests = NULL;
+  gsize prefix = facts->header_start;
+
+  if (canonical->len == 0)
+    return rr_report_unchanged (b->report), FALSE;
+  if ((dests = rr_refile_destinations (b->opt->refile, canonical, &error)) == NULL)
+    return fail (b, place, error), FALSE;
+  bytes = g_string_sized_new (rr_rewrite_get_size (rw));
+  rr_rewrite_append (rw, bytes);
+  g_string_truncate (bytes, bytes->len - MIN (suffix, bytes->len));
+  if (!b->opt->dry_run
+      && !rr_refile_deliver (b->refile, src, canonical, bytes->str + prefix,
+                             bytes->len - MIN (prefix, bytes->len), &error))
+    return fail (b, place, error), FALSE;
+  /* A message that stays counts as unchanged; its report line says what
+   * was delivered, unless an earlier run delivered it already. */
+  if (!leave && !b->opt->dry_run && !rr_refile_was_fresh (b->refile))
+    rr_report_unchanged (b->report);
+  else
+    report (b, place, facts, rw, leave ? RR_ACTION_REFILE : RR_ACTION_REFILE_KEEP,
+            (const char *const *) dests);
+  if (leave || b->opt->dry_run)
+    return leave && !b->opt->dry_run;
+  rr_refile_keep (b->refile, src, canonical);
+  return FALSE;
 }
 
 static struct iovec *
@@ -100,17 +181,63 @@ report_io (Batch *b, const char *place, const char *what)
 
 static void
 maildir_rewrite (Batch *b, const RrMaildirEntry *e, const struct stat *st,
-                 const RrRewrite *rw)
+                 const RrRewrite *rw, const Facts *facts)
 {
   g_autoptr (GError) error = NULL;
   g_autofree struct iovec *iov = NULL;
+  const char *dest[] = { e->path, NULL };
   int n;
 
   iov = segments (rw, &n);
-  if (rr_maildir_replace (e, st, iov, n, &error))
-    rr_report_rewritten (b->report, e->path, rw);
+  if (b->opt->dry_run || rr_maildir_replace (e, st, iov, n, &error))
+    report (b, e->path, facts, rw, RR_ACTION_REWRITE, dest);
   else
     rr_report_error (b->report, e->path, error);
+}
+
+/* Publishes the batch of deliveries, then (only then) removes their
+ * sources, with one fsync per source directory. */
+static void
+flush_removals (Batch *b)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) dirs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  GHashTableIter it;
+  gpointer dir;
+
+  if (!rr_refile_flush (b->refile, &error))
+    fail (b, NULL, error);
+  rr_report_release (b->report, error == NULL);
+  rr_report_hold (b->report);
+  for (guint i = 0; !error && i < b->removals->len; i++)
+    {
+      const char *path = b->removals->pdata[i];
+      if (rr_fs_unlink (path) != 0 && errno != ENOENT)
+        rr_fs_set_error (&error, "cannot remove", path), fail (b, NULL, error);
+      else
+        g_hash_table_add (dirs, g_path_get_dirname (path));
+    }
+  g_ptr_array_set_size (b->removals, 0);
+  g_hash_table_iter_init (&it, dirs);
+  while (g_hash_table_iter_next (&it, &dir, NULL))
+    if (!rr_fs_sync_dir (dir, &error))
+      fail (b, NULL, error), g_clear_error (&error);
+}
+
+static void
+maildir_refile (Batch *b, const RrMaildirEntry *e, const struct stat *st, const RrRewrite *rw,
+                const Facts *facts)
+{
+  g_autofree char *key = g_strndup (e->name, strcspn (e->name, ":!;"));
+  const char *info = e->name + strlen (key);
+  RrRefileSource src = { key, st->st_mtime, NULL, NULL, 0, FALSE };
+
+  if (strcmp (e->sub, "cur") == 0 && *info)
+    src.info = info;
+  if (refile (b, e->path, &src, rw, facts, 0))
+    g_ptr_array_add (b->removals, g_strdup (e->path));
+  if (b->refile && b->removals->len >= FLUSH_EVERY)
+    flush_removals (b);
 }
 
 static gboolean
@@ -121,6 +248,7 @@ maildir_message (const RrMaildirEntry *e, gpointer data, GError **error G_GNUC_U
   g_autoptr (RrRewrite) rw = NULL;
   g_autofree char *text = NULL;
   struct stat st;
+  g_auto (Facts) facts = { 0 };
   gsize len = 0;
   int fd = open (e->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 
@@ -144,17 +272,19 @@ maildir_message (const RrMaildirEntry *e, gpointer data, GError **error G_GNUC_U
       return TRUE;
     }
   close (fd);
-  if ((rw = examine (b, e->path, text, len)) == NULL)
+  if ((rw = examine (b, e->path, text, len, &facts)) == NULL)
     return TRUE;
-  if (rr_rewrite_changes (rw))
+  if (b->opt->refile)
+    maildir_refile (b, e, &st, rw, &facts);
+  else if (rr_rewrite_changes (rw))
     {
-      if (g_strcmp0 (b->folder, e->folder) != 0)
+      if (g_strcmp0 (b->folder, e->folder) != 0 && !b->opt->dry_run)
         {
           g_free (b->folder);
           b->folder = g_strdup (e->folder);
           rr_maildir_clean_tmp (e->folder);
         }
-      maildir_rewrite (b, e, &st, rw);
+      maildir_rewrite (b, e, &st, rw, &facts);
     }
   else
     rr_report_unchanged (b->report);
@@ -187,7 +317,7 @@ typedef struct {
   int fd;
   struct stat st;
   RrNewFile *out;      /* NULL until the first message changes */
-  GPtrArray *changed;  /* places of rewritten messages, reported on commit */
+  GHashTable *seen;    /* message checksum -> how many so far */
 } MboxRun;
 
 static gboolean
@@ -238,21 +368,52 @@ write_rewrite (RrNewFile *out, const RrRewrite *rw, GError **error)
   return TRUE;
 }
 
+/* A stable identity for an mbox message: its bytes, and how many identical
+ * ones came before it (so that true duplicates are each delivered). */
+static char *
+mbox_key (MboxRun *m, const RrMboxMessage *msg)
+{
+  g_autofree char *sum = g_compute_checksum_for_data (G_CHECKSUM_SHA256,
+                                                      (const guchar *) msg->data, msg->len);
+  guint n = GPOINTER_TO_UINT (g_hash_table_lookup (m->seen, sum));
+
+  g_hash_table_insert (m->seen, g_strdup (sum), GUINT_TO_POINTER (n + 1));
+  return g_strdup_printf ("%s#%u", sum, n);
+}
+
+static gboolean
+mbox_refile (MboxRun *m, const RrMboxMessage *msg, const char *place, const RrRewrite *rw,
+             const Facts *facts)
+{
+  g_autofree char *key = mbox_key (m, msg);
+  RrRefileSource src = { key, (time_t) facts->date, NULL, msg->data, msg->from_len, TRUE };
+
+  return refile (m->b, place, &src, rw, facts, msg->sep_len);
+}
+
+/* One message of an mbox: rewritten, refiled away, or copied as it is into
+ * the new mbox (which exists from the first message that changes on). */
 static gboolean
 mbox_message (MboxRun *m, const RrMboxMessage *msg, GError **error)
 {
   g_autofree char *place = g_strdup_printf ("%s at byte %" G_GUINT64_FORMAT, m->path,
                                             msg->offset);
-  g_autoptr (RrRewrite) rw = examine (m->b, place, msg->data, msg->len);
-  gboolean changed = rw && rr_rewrite_changes (rw);
+  const char *dest[] = { m->path, NULL };
+  g_auto (Facts) facts = { 0 };
+  g_autoptr (RrRewrite) rw = examine (m->b, place, msg->data, msg->len, &facts);
+  gboolean refiling = m->b->opt->refile != NULL;
+  gboolean changed = rw && !refiling && rr_rewrite_changes (rw);
+  gboolean removed = rw && refiling && mbox_refile (m, msg, place, rw, &facts);
 
-  if (!changed && rw)
+  if (rw && !refiling && !changed)
     rr_report_unchanged (m->b->report);
-  if (changed && m->out == NULL && !start_output (m, msg->offset, error))
-    return FALSE;
   if (changed)
-    g_ptr_array_add (m->changed, g_steal_pointer (&place));
-  if (m->out == NULL)
+    report (m->b, place, &facts, rw, RR_ACTION_REWRITE, dest);
+  if (m->b->opt->dry_run)
+    return TRUE;
+  if ((changed || removed) && m->out == NULL && !start_output (m, msg->offset, error))
+    return FALSE;
+  if (m->out == NULL || removed)
     return TRUE;
   return changed ? write_rewrite (m->out, rw, error)
                  : rr_new_file_write (m->out, msg->data, msg->len, error);
@@ -298,6 +459,11 @@ mbox_pass (MboxRun *m, GError **error)
     }
   if (got < 0)
     return FALSE;
+  /* Refiled messages leave the mbox only once their copies are durable. */
+  if (m->b->refile && !rr_refile_flush (m->b->refile, error))
+    return FALSE;
+  if (m->b->opt->dry_run)
+    return TRUE;
   return m->out == NULL || (rr_new_file_finish (m->out, &m->st, error)
                             && rr_new_file_rename (m->out, m->path, error));
 }
@@ -316,28 +482,42 @@ still_same (MboxRun *m, GError **error)
   return FALSE;
 }
 
+/* Takes the mbox's locks; a dry run takes none, so as never to hold up an
+ * MDA, and only reads. */
+static RrLock *
+lock_mbox (MboxRun *m, GError **error)
+{
+  RrLock *lock;
+
+  if (m->b->opt->dry_run)
+    return fstat (m->fd, &m->st) == 0 ? rr_lock_acquire_none () : NULL;
+  lock = rr_lock_acquire (m->path, m->fd, m->b->opt->lock_timeout, m->b->opt->stale_lock,
+                          error);
+  if (lock && rr_lock_get_notice (lock))
+    rr_report_warning (m->b->report, rr_lock_get_notice (lock));
+  if (lock && (fstat (m->fd, &m->st) != 0 || !still_same (m, error)))
+    g_clear_pointer (&lock, rr_lock_release);
+  if (lock)
+    remove_leftovers (m);
+  return lock;
+}
+
 static void
 run_mbox (Batch *b, const char *path)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (RrLock) lock = NULL;
-  g_autoptr (GPtrArray) changed = g_ptr_array_new_with_free_func (g_free);
-  MboxRun m = { b, path, -1, { 0 }, NULL, changed };
+  g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  MboxRun m = { b, path, -1, { 0 }, NULL, seen };
 
   /* O_RDWR: fcntl write locks need a descriptor open for writing. */
-  m.fd = open (path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  m.fd = open (path, (b->opt->dry_run ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (m.fd < 0)
     return report_io (b, path, "cannot open");
-  lock = rr_lock_acquire (path, m.fd, b->opt->lock_timeout, b->opt->stale_lock, &error);
-  if (lock && rr_lock_get_notice (lock))
-    rr_report_warning (b->report, rr_lock_get_notice (lock));
-  if (lock && fstat (m.fd, &m.st) == 0 && still_same (&m, &error))
-    {
-      remove_leftovers (&m);
-      if (mbox_pass (&m, &error))
-        for (guint i = 0; i < changed->len; i++)
-          rr_report_rewritten (b->report, changed->pdata[i], NULL);
-    }
+  rr_report_hold (b->report);
+  if ((lock = lock_mbox (&m, &error)) != NULL)
+    mbox_pass (&m, &error);
+  rr_report_release (b->report, error == NULL);
   rr_new_file_abort (m.out);  /* after a rename this only frees it */
   if (error)
     rr_report_error (b->report, NULL, error);
@@ -376,10 +556,53 @@ looks_like_mbox (const char *path, RrReport *report)
   return TRUE;
 }
 
+/* The journal of refile deliveries for a spool, beside it. (transfer full) */
+static char *
+journal_path (const char *spool, gboolean maildir)
+{
+  g_autofree char *dir = NULL;
+  g_autofree char *base = NULL;
+
+  if (maildir)
+    return g_build_filename (spool, ".reroute-journal", NULL);
+  dir = g_path_get_dirname (spool);
+  base = g_path_get_basename (spool);
+  return g_strdup_printf ("%s/.%s.reroute-journal", dir, base);
+}
+
+static void
+run_spool (Batch *b, const char *spool, gboolean maildir)
+{
+  g_autofree char *journal = journal_path (spool, maildir);
+  g_autoptr (GError) error = NULL;
+  guint errors = rr_report_get_errors (b->report)->len;
+
+  if (b->opt->refile && !b->opt->dry_run)
+    b->refile = rr_refile_new (b->opt->refile, journal, NULL);
+  b->removals = g_ptr_array_new_with_free_func (g_free);
+  if (maildir)
+    {
+      rr_report_hold (b->report);
+      run_maildir (b, spool);
+      if (b->refile)
+        flush_removals (b);
+      rr_report_release (b->report, TRUE);
+    }
+  else
+    run_mbox (b, spool);
+  g_clear_pointer (&b->removals, g_ptr_array_unref);
+  if (b->refile
+      && !rr_refile_finish (b->refile, !b->failed
+                                       && rr_report_get_errors (b->report)->len == errors,
+                            &error))
+    rr_report_error (b->report, NULL, error);
+  g_clear_pointer (&b->refile, rr_refile_free);
+}
+
 void
 rr_batch_run (const RrBatchOptions *opt, const char *spool, RrReport *report)
 {
-  Batch b = { opt, report, NULL };
+  Batch b = { opt, report, NULL, NULL, NULL, FALSE };
   struct stat st;
 
   if (lstat (spool, &st) != 0)
@@ -387,13 +610,13 @@ rr_batch_run (const RrBatchOptions *opt, const char *spool, RrReport *report)
   else if (S_ISDIR (st.st_mode))
     {
       if (rr_maildir_is_maildir (spool))
-        run_maildir (&b, spool);
+        run_spool (&b, spool, TRUE);
       else
         not_spool (report, spool, "a directory without cur/ and new/");
     }
   else if (!S_ISREG (st.st_mode))
     not_spool (report, spool, "not a regular file or a directory");
   else if (looks_like_mbox (spool, report))
-    run_mbox (&b, spool);
+    run_spool (&b, spool, FALSE);
   g_free (b.folder);
 }

@@ -10,6 +10,7 @@
 
 #include <glib.h>
 
+#include "refile.h"
 #include "report.h"
 #include "rewrite.h"
 #include "route.h"
@@ -29,6 +30,9 @@ typedef struct {
   gboolean recurse;     /* walk Maildir++ subfolders */
   guint lock_timeout;   /* seconds to wait for a busy mbox lock */
   guint stale_lock;     /* seconds after which a dotlock is stale */
+  const RrRefileOptions *refile; /* --deliver: refile instead of rewriting */
+  gboolean copy;        /* --copy: refiled messages stay in the source */
+  gboolean dry_run;     /* -n: read and report, write nothing, lock nothing */
 } RrBatchOptions;
 
 void rr_batch_run (const RrBatchOptions *options, const char *spool, RrReport *report);

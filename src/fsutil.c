@@ -104,6 +104,40 @@ rr_fs_mkdir (const char *path, mode_t mode)
 }
 
 int
+rr_fs_mkdirat (int dirfd, const char *name, mode_t mode)
+{
+  return fault ("mkdir") ? -1 : mkdirat (dirfd, name, mode);
+}
+
+int
+rr_fs_fsync (int fd)
+{
+  return fault ("fsync") ? -1 : fsync (fd);
+}
+
+int
+rr_fs_write_all (int fd, const void *data, gsize len)
+{
+  const char *p = data;
+
+  while (len > 0)
+    {
+      ssize_t n = fault ("write") ? -1 : write (fd, p, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        {
+          if (n == 0)
+            errno = EIO;
+          return -1;
+        }
+      p += n;
+      len -= (gsize) n;
+    }
+  return 0;
+}
+
+int
 rr_fs_last_errno (void)
 {
   return last_errno;
@@ -121,21 +155,31 @@ rr_fs_set_error (GError **error, const char *what, const char *path)
   return FALSE;
 }
 
+const char *
+rr_fs_hostname (void)
+{
+  static char host[256];
+
+  if (host[0] == '\0')
+    {
+      if (gethostname (host, sizeof host - 1) != 0 || host[0] == '\0')
+        strcpy (host, "localhost");
+      for (char *h = host; *h; h++)  /* '/' and ':' would break a Maildir name */
+        if (*h == '/' || *h == ':')
+          *h = '_';
+    }
+  return host;
+}
+
 char *
 rr_fs_unique_name (void)
 {
   static gint counter;
   struct timeval tv;
-  char host[256] = "localhost";
 
   gettimeofday (&tv, NULL);
-  if (gethostname (host, sizeof host - 1) != 0)
-    strcpy (host, "localhost");
-  for (char *h = host; *h; h++)  /* '/' and ':' would break a Maildir name */
-    if (*h == '/' || *h == ':')
-      *h = '_';
   return g_strdup_printf ("%ld.M%06ldP%ldQ%d.%s", (long) tv.tv_sec, (long) tv.tv_usec,
-                          (long) getpid (), g_atomic_int_add (&counter, 1), host);
+                          (long) getpid (), g_atomic_int_add (&counter, 1), rr_fs_hostname ());
 }
 
 RrNewFile *
@@ -166,22 +210,8 @@ rr_new_file_create (const char *dir, const char *prefix, GError **error)
 static gboolean
 write_fully (RrNewFile *nf, const void *data, gsize len, GError **error)
 {
-  const char *p = data;
-
-  while (len > 0)
-    {
-      ssize_t n = fault ("write") ? -1 : write (nf->fd, p, len);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        {
-          if (n == 0)
-            errno = EIO;
-          return rr_fs_set_error (error, "cannot write", nf->path);
-        }
-      p += n;
-      len -= (gsize) n;
-    }
+  if (rr_fs_write_all (nf->fd, data, len) != 0)
+    return rr_fs_set_error (error, "cannot write", nf->path);
   return TRUE;
 }
 
@@ -233,7 +263,7 @@ rr_new_file_finish (RrNewFile *nf, const struct stat *like, GError **error)
   nf->fd = -1;
   /* fsync before publishing: a rename that reaches the disk before the data
    * would leave an empty or torn message under the final name. */
-  if (fault ("fsync") || fsync (fd) != 0)
+  if (rr_fs_fsync (fd) != 0)
     {
       rr_fs_set_error (error, "cannot fsync", nf->path);
       close (fd);
@@ -245,6 +275,35 @@ rr_new_file_finish (RrNewFile *nf, const struct stat *like, GError **error)
 }
 
 gboolean
+rr_new_file_close (RrNewFile *nf, GError **error)
+{
+  int fd;
+
+  if (!flush_buffer (nf, error))
+    return FALSE;
+  fd = nf->fd;
+  nf->fd = -1;
+  if (close (fd) != 0)
+    return rr_fs_set_error (error, "cannot close", nf->path);
+  return TRUE;
+}
+
+gboolean
+rr_fs_syncfs (const char *path, GError **error)
+{
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  gboolean ok;
+
+  if (fd < 0)
+    return rr_fs_set_error (error, "cannot open", path);
+  ok = !fault ("fsync") && syncfs (fd) == 0;
+  if (!ok)
+    rr_fs_set_error (error, "cannot sync the file system of", path);
+  close (fd);
+  return ok;
+}
+
+gboolean
 rr_fs_sync_dir (const char *dir, GError **error)
 {
   int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -252,7 +311,7 @@ rr_fs_sync_dir (const char *dir, GError **error)
 
   if (fd < 0)
     return rr_fs_set_error (error, "cannot open directory", dir);
-  ok = !fault ("fsync") && (fsync (fd) == 0 || errno == EINVAL);  /* EINVAL: fs cannot sync dirs */
+  ok = rr_fs_fsync (fd) == 0 || errno == EINVAL;  /* EINVAL: fs cannot sync dirs */
   if (!ok)
     rr_fs_set_error (error, "cannot fsync directory", dir);
   close (fd);
@@ -276,12 +335,21 @@ rr_new_file_link (RrNewFile *nf, const char *path, GError **error)
 {
   g_autofree char *dir = g_path_get_dirname (path);
 
+  return rr_new_file_link_unsynced (nf, path, error) && rr_fs_sync_dir (dir, error);
+}
+
+gboolean
+rr_new_file_link_unsynced (RrNewFile *nf, const char *path, GError **error)
+{
   if (fault ("link") || link (nf->path, path) != 0)
     return rr_fs_set_error (error, "cannot link to", path);
-  /* Delivered once linked: a temporary name we fail to remove is only a
-   * second link in tmp/, which readers ignore; abort tries again. */
-  nf->published = rr_fs_unlink (nf->path) == 0;
-  return rr_fs_sync_dir (dir, error);
+  /* Linked: the message is there. A temporary name we cannot remove is
+   * reported (abort tries again; the next run cleans tmp/), and the caller
+   * keeps its source, so nothing depends on a half-finished step. */
+  if (rr_fs_unlink (nf->path) != 0)
+    return rr_fs_set_error (error, "cannot remove", nf->path);
+  nf->published = TRUE;
+  return TRUE;
 }
 
 void

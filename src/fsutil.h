@@ -26,11 +26,22 @@ gboolean rr_new_file_write (RrNewFile *nf, const void *data, gsize len, GError *
 /* Flushes, gives the file the mode, owner (when root) and times of @like
  * (if not NULL), fsyncs and closes it: after this the bytes are on disk. */
 gboolean rr_new_file_finish (RrNewFile *nf, const struct stat *like, GError **error);
+/* Flushes and closes without fsync: for a batch that rr_fs_syncfs() makes
+ * durable at once, one disk flush for many files. */
+gboolean rr_new_file_close (RrNewFile *nf, GError **error);
+/* syncfs(2) on the file system holding @path: every file written there so far
+ * is on disk when it returns. */
+gboolean rr_fs_syncfs (const char *path, GError **error);
+
 /* Renames the synced file to @path (replacing it) and fsyncs its directory. */
 gboolean rr_new_file_rename (RrNewFile *nf, const char *path, GError **error);
 /* Links the synced file to @path (never replacing: EEXIST is an error), then
  * unlinks the temporary name and fsyncs the directory of @path. */
 gboolean rr_new_file_link (RrNewFile *nf, const char *path, GError **error);
+/* The same after rr_new_file_close(), when a sync of the file system has
+ * made the file durable: links it, removes the temporary name; the caller
+ * fsyncs the directory. */
+gboolean rr_new_file_link_unsynced (RrNewFile *nf, const char *path, GError **error);
 /* Removes the file if not yet published and frees @nf; NULL is a no-op. */
 void rr_new_file_abort (RrNewFile *nf);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (RrNewFile, rr_new_file_abort)
@@ -52,6 +63,13 @@ int rr_fs_open (const char *path, int flags, mode_t mode);
 int rr_fs_unlink (const char *path);
 int rr_fs_rename (const char *from, const char *to);
 int rr_fs_mkdir (const char *path, mode_t mode);
+int rr_fs_mkdirat (int dirfd, const char *name, mode_t mode);
+/* write(2) until all of @len is written; -1 with errno on failure. */
+int rr_fs_write_all (int fd, const void *data, gsize len);
+int rr_fs_fsync (int fd);
+
+/* This host's name as it goes into Maildir file names (transfer none). */
+const char *rr_fs_hostname (void);
 
 /* The errno of the last failure reported by this module in this thread. */
 int rr_fs_last_errno (void);

@@ -181,6 +181,25 @@ still_ours (const char *dotlock)
 }
 
 void
+rr_lock_clear_stale (const char *path, guint stale)
+{
+  g_autofree char *dotlock = g_strconcat (path, ".lock", NULL);
+  g_autofree char *why = NULL;
+
+  if (is_stale (dotlock, stale, &why))
+    rr_fs_unlink (dotlock);
+}
+
+RrLock *
+rr_lock_acquire_none (void)
+{
+  RrLock *lock = g_new0 (RrLock, 1);
+
+  lock->fd = -1;
+  return lock;
+}
+
+void
 rr_lock_release (RrLock *lock)
 {
   if (lock == NULL)

@@ -30,6 +30,11 @@ RrLock *rr_lock_acquire (const char *path, int fd, guint timeout, guint stale,
                          GError **error);
 /* Takes only an fcntl lock on @fd (a run lock file). */
 RrLock *rr_lock_acquire_fcntl (const char *path, int fd, guint timeout, GError **error);
+/* Removes @path.lock if it is stale (its PID gone, or older than @stale s). */
+void rr_lock_clear_stale (const char *path, guint stale);
+
+/* A lock that holds nothing, for a run that must not lock (dry run). */
+RrLock *rr_lock_acquire_none (void);
 /* Releases the fcntl lock, then removes the dotlock. NULL is a no-op. */
 void rr_lock_release (RrLock *lock);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (RrLock, rr_lock_release)

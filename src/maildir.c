@@ -180,8 +180,7 @@ void
 rr_maildir_clean_tmp (const char *folder)
 {
   g_autofree char *tmp = g_build_filename (folder, "tmp", NULL);
-  g_autofree char *unique = rr_fs_unique_name ();
-  const char *host = strchr (strchr (unique, 'Q'), '.') + 1;
+  const char *host = rr_fs_hostname ();
   DIR *d = opendir (tmp);
   struct dirent *de;
 

@@ -10,6 +10,7 @@
 
 #include "message.h"
 
+#include <gmime/gmime.h>
 #include <string.h>
 
 #include "address.h"
@@ -296,4 +297,18 @@ rr_message_has_trace (const RrMessage *msg, const char *address)
         return TRUE;
     }
   return FALSE;
+}
+
+gint64
+rr_message_get_date (const RrMessage *msg)
+{
+  g_autofree char *value = NULL;
+  g_autoptr (GDateTime) date = NULL;
+  RrField f;
+
+  if (!rr_message_get_field (msg, "Date", 0, &f))
+    return 0;
+  value = g_strndup (msg->data + f.value, f.end - f.value);
+  date = g_mime_utils_header_decode_date (value);
+  return date ? g_date_time_to_unix (date) : 0;
 }

@@ -81,6 +81,9 @@ gboolean rr_message_get_envelope (const RrMessage *msg, GArray *recipients);
 /* Appends the addresses of every To and Cc field, in order. */
 void rr_message_get_visible (const RrMessage *msg, GArray *recipients);
 
+/* The Date field as a time, or 0 when missing or unreadable. */
+gint64 rr_message_get_date (const RrMessage *msg);
+
 /* Whether an X-Rerouted-From field holds @address (compared folded). */
 gboolean rr_message_has_trace (const RrMessage *msg, const char *address);
 

@@ -1,20 +1,66 @@
-/* report.c - counters, problem lines and the end-of-run summary. */
+/* report.c - entries, problem lines and the end-of-run summary.
+ *
+ * JSON goes through json-glib so that any header bytes (control characters,
+ * invalid UTF-8, made valid first) come out as valid JSON. */
 #include "config.h"
 
 #include "report.h"
+
+#include <json-glib/json-glib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "route.h"
+
+typedef struct {
+  char *text;
+  char *json;
+  RrAction action;
+  GPtrArray *routes; /* char*, distinct rule names */
+  gsize bytes;
+} Entry;
+
+typedef struct {
+  guint messages;
+  guint64 bytes;
+} RouteCount;
 
 struct _RrReport {
   FILE *out;
   FILE *err;
   gboolean quiet;
+  gboolean lines;
+  gboolean dry_run;
+  RrReportFormat format;
   gint64 started;
   guint scanned;
   guint rewritten;
+  guint refiled;
   guint unchanged;
   guint skipped;
-  guint64 bytes;
-  GPtrArray *errors; /* GError* */
+  GPtrArray *errors;   /* GError* */
+  GPtrArray *held;     /* Entry*, or NULL when not holding */
+  GHashTable *routes;  /* rule name -> RouteCount */
+  GPtrArray *order;    /* rule names, first seen first */
+  gboolean syslog;
+  FILE *tty;           /* progress goes here, or NULL */
+  guint64 total;       /* bytes expected, or 0 */
+  guint64 bytes;       /* bytes scanned */
+  gint64 shown;        /* when progress was last drawn */
 };
+
+static void
+entry_free (gpointer p)
+{
+  Entry *e = p;
+
+  g_free (e->text);
+  g_free (e->json);
+  g_ptr_array_unref (e->routes);
+  g_free (e);
+}
 
 RrReport *
 rr_report_new (FILE *out, FILE *err, gboolean quiet)
@@ -26,6 +72,8 @@ rr_report_new (FILE *out, FILE *err, gboolean quiet)
   r->quiet = quiet;
   r->started = g_get_monotonic_time ();
   r->errors = g_ptr_array_new_with_free_func ((GDestroyNotify) g_error_free);
+  r->routes = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  r->order = g_ptr_array_new_with_free_func (g_free);
   return r;
 }
 
@@ -35,7 +83,56 @@ rr_report_free (RrReport *r)
   if (r == NULL)
     return;
   g_ptr_array_unref (r->errors);
+  if (r->held)
+    g_ptr_array_unref (r->held);
+  g_hash_table_unref (r->routes);
+  g_ptr_array_unref (r->order);
+  if (r->syslog)
+    closelog ();
   g_free (r);
+}
+
+void
+rr_report_configure (RrReport *r, RrReportFormat format, gboolean lines, gboolean dry_run)
+{
+  r->format = format;
+  r->lines = lines;
+  r->dry_run = dry_run;
+}
+
+void
+rr_report_use_syslog (RrReport *r)
+{
+  r->syslog = TRUE;
+  openlog ("reroute", LOG_PID, LOG_MAIL);
+}
+
+void
+rr_report_show_progress (RrReport *r, FILE *tty, guint64 total)
+{
+  r->tty = tty;
+  r->total = total;
+}
+
+/* Redrawn at most five times a second, and only after the first second, so a
+ * short run prints nothing. */
+static void
+progress (RrReport *r, gboolean last)
+{
+  gint64 now = g_get_monotonic_time ();
+  double secs = (now - r->started) / 1e6;
+
+  if (r->tty == NULL || secs < 1.0 || (!last && now - r->shown < 200000))
+    return;
+  if (last && r->shown == 0)
+    return;
+  r->shown = now;
+  fprintf (r->tty, "\rreroute: %u messages, %.1f MB, %.0f messages/s", r->scanned,
+           r->bytes / 1e6, r->scanned / secs);
+  if (r->total > 0)
+    fprintf (r->tty, ", %.0f%%", MIN (100.0, 100.0 * r->bytes / r->total));
+  fputs (last ? "\n" : "\033[K", r->tty);
+  fflush (r->tty);
 }
 
 void
@@ -43,13 +140,8 @@ rr_report_scanned (RrReport *r, gsize bytes)
 {
   r->scanned++;
   r->bytes += bytes;
-}
-
-void
-rr_report_rewritten (RrReport *r, const char *place G_GNUC_UNUSED,
-                     const RrRewrite *rw G_GNUC_UNUSED)
-{
-  r->rewritten++;
+  if (r->tty && (r->scanned & 63) == 0)
+    progress (r, FALSE);
 }
 
 void
@@ -58,14 +150,249 @@ rr_report_unchanged (RrReport *r)
   r->unchanged++;
 }
 
+static const char *
+action_name (RrAction a)
+{
+  return a == RR_ACTION_REWRITE ? "rewrite" : a == RR_ACTION_REFILE ? "refile" : "refile+keep";
+}
+
+static char *
+valid (const char *s)
+{
+  return g_utf8_make_valid (s ? s : "", -1);
+}
+
+/* The rule that first matched a recipient, by which the summary groups. */
+static char *
+rule_name (const RrReroute *rr)
+{
+  const RrRoute *r = rr->chain && rr->chain->len ? rr->chain->pdata[0] : NULL;
+
+  return r ? g_strdup_printf ("%s:%u %s -> %s", r->source, r->line, r->key, r->target) : NULL;
+}
+
+static void
+add_string (JsonBuilder *b, const char *name, const char *value)
+{
+  g_autofree char *v = value ? valid (value) : NULL;
+
+  json_builder_set_member_name (b, name);
+  if (v)
+    json_builder_add_string_value (b, v);
+  else
+    json_builder_add_null_value (b);
+}
+
+static void
+add_int (JsonBuilder *b, const char *name, gint64 value)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_int_value (b, value);
+}
+
+static char *
+to_line (JsonBuilder *b)
+{
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+
+  json_generator_set_root (gen, root);
+  return json_generator_to_data (gen, NULL);
+}
+
+static char *
+entry_json (const RrReportEntry *e, gboolean dry_run)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  const GArray *recips = rr_rewrite_get_recipients (e->rw);
+
+  json_builder_begin_object (b);
+  add_string (b, "place", e->place);
+  add_string (b, "message_id", e->message_id);
+  json_builder_set_member_name (b, "recipients");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < recips->len; i++)
+    {
+      const RrReroute *rr = &g_array_index (recips, RrReroute, i);
+      json_builder_begin_object (b);
+      add_string (b, "address", rr->address);
+      add_string (b, "header", rr->header);
+      add_string (b, "canonical", rr->canonical);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  add_string (b, "action", action_name (e->action));
+  json_builder_set_member_name (b, "destination");
+  json_builder_begin_array (b);
+  for (const char *const *d = e->destinations; d && *d; d++)
+    {
+      g_autofree char *v = valid (*d);
+      json_builder_add_string_value (b, v);
+    }
+  json_builder_end_array (b);
+  add_int (b, "bytes", e->bytes);
+  json_builder_set_member_name (b, "dry_run");
+  json_builder_add_boolean_value (b, dry_run);
+  json_builder_end_object (b);
+  return to_line (b);
+}
+
+static char *
+recipients_text (const RrRewrite *rw)
+{
+  const GArray *recips = rr_rewrite_get_recipients (rw);
+  GString *s = g_string_new (NULL);
+
+  for (guint i = 0; i < recips->len; i++)
+    {
+      const RrReroute *rr = &g_array_index (recips, RrReroute, i);
+      g_string_append_printf (s, "%s%s -> %s", i ? ", " : "", rr->address,
+                              rr->canonical ? rr->canonical : "(not routed)");
+    }
+  return g_string_free (s, FALSE);
+}
+
+static int
+terminal_width (FILE *f)
+{
+  struct winsize ws;
+
+  if (!isatty (fileno (f)))
+    return 0;
+  return ioctl (fileno (f), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20 ? ws.ws_col : 80;
+}
+
+/* @value padded or cut (with "...") to @width columns; 0: as it is. */
+static void
+column (GString *line, const char *value, int width, gboolean last)
+{
+  g_autofree char *v = valid (value);
+  glong n = g_utf8_strlen (v, -1);
+
+  if (width <= 0)
+    {
+      g_string_append (line, v);
+      g_string_append (line, last ? "" : "\t");
+      return;
+    }
+  if (n > width)
+    {
+      g_string_append_len (line, v, g_utf8_offset_to_pointer (v, width - 3) - v);
+      g_string_append (line, "...");
+    }
+  else
+    {
+      g_string_append (line, v);
+      for (glong i = n; i < width && !last; i++)
+        g_string_append_c (line, ' ');
+    }
+  if (!last)
+    g_string_append_c (line, ' ');
+}
+
+/* place, Message-ID, recipients, action and destination: aligned and cut on
+ * a terminal, tab-separated in full otherwise. */
+static char *
+entry_text (const RrReportEntry *e, int width)
+{
+  g_autofree char *recips = recipients_text (e->rw);
+  g_autofree char *dests = e->destinations ? g_strjoinv (", ", (char **) e->destinations)
+                                           : g_strdup ("");
+  g_autofree char *id = g_strdup_printf ("<%s>", e->message_id ? e->message_id : "");
+  g_autofree char *act = g_strdup_printf ("%s %s", action_name (e->action), dests);
+  GString *line = g_string_new (NULL);
+  int w = width > 0 ? width - 4 : 0;
+
+  column (line, e->place, w * 3 / 10, FALSE);
+  column (line, id, w * 2 / 10, FALSE);
+  column (line, recips, w * 3 / 10, FALSE);
+  column (line, act, w > 0 ? w - (w * 3 / 10) * 2 - w * 2 / 10 : 0, TRUE);
+  return g_string_free (line, FALSE);
+}
+
+static void
+emit (RrReport *r, Entry *e)
+{
+  if (e->action == RR_ACTION_REWRITE)
+    r->rewritten++;
+  else if (e->action == RR_ACTION_REFILE)
+    r->refiled++;
+  else
+    r->unchanged++;  /* delivered, but it stays where it was */
+  for (guint i = 0; i < e->routes->len; i++)
+    {
+      RouteCount *c = g_hash_table_lookup (r->routes, e->routes->pdata[i]);
+      if (c == NULL)
+        {
+          char *name = g_strdup (e->routes->pdata[i]);
+          c = g_new0 (RouteCount, 1);
+          g_ptr_array_add (r->order, name);
+          g_hash_table_insert (r->routes, name, c);
+        }
+      c->messages++;
+      c->bytes += e->bytes;
+    }
+  if (r->format == RR_REPORT_JSON)
+    fprintf (r->out, "%s\n", e->json);
+  else if (r->lines && !r->quiet)
+    fprintf (r->out, "%s\n", e->text);
+}
+
+void
+rr_report_action (RrReport *r, const RrReportEntry *re)
+{
+  Entry *e = g_new0 (Entry, 1);
+  const GArray *recips = rr_rewrite_get_recipients (re->rw);
+
+  e->action = re->action;
+  e->bytes = re->bytes;
+  e->routes = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < recips->len; i++)
+    {
+      char *name = rule_name (&g_array_index (recips, RrReroute, i));
+      if (name && !g_ptr_array_find_with_equal_func (e->routes, name, g_str_equal, NULL))
+        g_ptr_array_add (e->routes, name);
+      else
+        g_free (name);
+    }
+  if (r->format == RR_REPORT_JSON)
+    e->json = entry_json (re, r->dry_run);
+  else if (r->lines)
+    e->text = entry_text (re, terminal_width (r->out));
+  if (r->held)
+    g_ptr_array_add (r->held, e);
+  else
+    emit (r, e), entry_free (e);
+}
+
+void
+rr_report_hold (RrReport *r)
+{
+  if (r->held == NULL)
+    r->held = g_ptr_array_new_with_free_func (entry_free);
+}
+
+void
+rr_report_release (RrReport *r, gboolean done)
+{
+  g_autoptr (GPtrArray) held = g_steal_pointer (&r->held);
+
+  for (guint i = 0; done && held && i < held->len; i++)
+    emit (r, held->pdata[i]);
+}
+
 static void
 say (RrReport *r, const char *place, const char *text)
 {
+  if (r->shown)  /* start on a fresh line after a progress line */
+    fputs ("\r\033[K", r->tty);
   if (place)
     fprintf (r->err, "reroute: %s: %s\n", place, text);
   else
     fprintf (r->err, "reroute: %s\n", text);
   fflush (r->err);
+  if (r->syslog)
+    syslog (LOG_ERR, "%s%s%s", place ? place : "", place ? ": " : "", text);
 }
 
 void
@@ -89,15 +416,74 @@ rr_report_warning (RrReport *r, const char *text)
     say (r, NULL, text);
 }
 
+static void
+print_json_summary (RrReport *r, double secs)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autofree char *line = NULL;
+
+  json_builder_begin_object (b);
+  add_string (b, "type", "summary");
+  add_int (b, "scanned", r->scanned);
+  add_int (b, "rewritten", r->rewritten);
+  add_int (b, "refiled", r->refiled);
+  add_int (b, "unchanged", r->unchanged);
+  add_int (b, "skipped", r->skipped);
+  add_int (b, "errors", r->errors->len);
+  json_builder_set_member_name (b, "seconds");
+  json_builder_add_double_value (b, secs);
+  json_builder_set_member_name (b, "dry_run");
+  json_builder_add_boolean_value (b, r->dry_run);
+  json_builder_set_member_name (b, "routes");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < r->order->len; i++)
+    {
+      RouteCount *c = g_hash_table_lookup (r->routes, r->order->pdata[i]);
+      json_builder_begin_object (b);
+      add_string (b, "rule", r->order->pdata[i]);
+      add_int (b, "messages", c->messages);
+      add_int (b, "bytes", (gint64) c->bytes);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  line = to_line (b);
+  fprintf (r->out, "%s\n", line);
+}
+
+static void
+log_summary (RrReport *r, double secs)
+{
+  if (!r->syslog)
+    return;
+  syslog (r->errors->len ? LOG_WARNING : LOG_INFO,
+          "%s%u scanned, %u rewritten, %u refiled, %u unchanged, %u skipped, %u errors, %.2f s",
+          r->dry_run ? "dry run: " : "", r->scanned, r->rewritten, r->refiled, r->unchanged,
+          r->skipped, r->errors->len, secs);
+}
+
 void
 rr_report_print_summary (RrReport *r)
 {
   double secs = (g_get_monotonic_time () - r->started) / 1e6;
 
-  if (r->quiet)
-    return;
-  fprintf (r->out, "reroute: %u scanned, %u rewritten, %u unchanged, %u skipped, %u errors, %.2f s\n",
-           r->scanned, r->rewritten, r->unchanged, r->skipped, r->errors->len, secs);
+  progress (r, TRUE);
+  log_summary (r, secs);
+  if (r->format == RR_REPORT_JSON)
+    print_json_summary (r, secs);
+  if (r->quiet || r->format == RR_REPORT_JSON)
+    return fflush (r->out), (void) 0;
+  for (guint i = 0; r->lines && i < r->order->len; i++)
+    {
+      RouteCount *c = g_hash_table_lookup (r->routes, r->order->pdata[i]);
+      fprintf (r->out, "%s%s: %u message%s, %" G_GUINT64_FORMAT " bytes\n",
+               r->dry_run ? "would route " : "routed ", (char *) r->order->pdata[i],
+               c->messages, c->messages == 1 ? "" : "s", c->bytes);
+    }
+  fprintf (r->out,
+           "reroute: %s%u scanned, %u rewritten, %u refiled, %u unchanged, %u skipped, %u errors, %.2f s\n",
+           r->dry_run ? "dry run, nothing changed: " : "", r->scanned, r->rewritten, r->refiled,
+           r->unchanged, r->skipped, r->errors->len, secs);
   fflush (r->out);
 }
 

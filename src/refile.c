@@ -1,0 +1,486 @@
+/* refile.c - delivery to each canonical mailbox, exactly once. */
+#include "config.h"
+
+#include "refile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "lock.h"
+#include "maildir.h"
+
+#include <sys/stat.h>
+
+typedef struct {
+  guint64 offset;
+  guint64 length;
+  char *path;
+  gboolean keep;
+} Entry;
+
+/* A Maildir delivery written to tmp/ and waiting for the batch's sync. */
+typedef struct {
+  RrNewFile *nf;
+  char *target;      /* new/NAME or cur/NAME:2,FLAGS */
+  char *dir;         /* the Maildir */
+  char *name;        /* NAME, for the Maildir's set of names */
+} Pending;
+
+static void
+pending_free (gpointer p)
+{
+  Pending *d = p;
+
+  rr_new_file_abort (d->nf);
+  g_free (d->target);
+  g_free (d->dir);
+  g_free (d->name);
+  g_free (d);
+}
+
+struct _RrRefile {
+  const RrRefileOptions *opt;
+  GPtrArray *pending;    /* Pending, in order */
+  char *root;            /* the template's fixed directory */
+  char *journal;         /* path, or NULL */
+  int journal_fd;
+  GHashTable *entries;   /* key -> Entry */
+  GHashTable *maildirs;  /* prepared Maildir path -> set of message names */
+  gboolean fresh;        /* the last rr_refile_deliver() delivered something new */
+};
+
+static void
+entry_free (gpointer p)
+{
+  Entry *e = p;
+
+  g_free (e->path);
+  g_free (e);
+}
+
+/* Journal lines: "KEY OFFSET LENGTH PATH"; a later line for a key wins. */
+static void
+load_journal (RrRefile *rf)
+{
+  g_autofree char *text = NULL;
+  g_auto (GStrv) lines = NULL;
+
+  if (!g_file_get_contents (rf->journal, &text, NULL, NULL))
+    return;
+  lines = g_strsplit (text, "\n", -1);
+  for (char **l = lines; *l; l++)
+    {
+      g_auto (GStrv) f = g_strsplit (*l, " ", 4);
+      Entry *e;
+      if (g_strv_length (f) != 4)
+        continue;
+      e = g_new0 (Entry, 1);
+      e->offset = g_ascii_strtoull (f[1], NULL, 10);
+      e->length = g_ascii_strtoull (f[2], NULL, 10);
+      e->path = g_strdup (f[3]);
+      g_hash_table_replace (rf->entries, g_strdup (f[0]), e);
+    }
+}
+
+RrRefile *
+rr_refile_new (const RrRefileOptions *opt, const char *journal, GError **error G_GNUC_UNUSED)
+{
+  RrRefile *rf = g_new0 (RrRefile, 1);
+
+  rf->opt = opt;
+  rf->root = rr_deliver_template_root (opt->template);
+  rf->journal = g_strdup (journal);
+  rf->journal_fd = -1;
+  rf->pending = g_ptr_array_new_with_free_func (pending_free);
+  rf->entries = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, entry_free);
+  rf->maildirs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                        (GDestroyNotify) g_hash_table_unref);
+  if (rf->journal)
+    load_journal (rf);
+  return rf;
+}
+
+void
+rr_refile_free (RrRefile *rf)
+{
+  if (rf == NULL)
+    return;
+  if (rf->journal_fd >= 0)
+    close (rf->journal_fd);
+  g_ptr_array_unref (rf->pending);  /* unsynced deliveries are dropped */
+  g_hash_table_unref (rf->entries);
+  g_hash_table_unref (rf->maildirs);
+  g_free (rf->journal);
+  g_free (rf->root);
+  g_free (rf);
+}
+
+/* The per-mailbox key: the source's identity and the canonical address. */
+static char *
+delivery_key (const RrRefileSource *src, const char *canonical)
+{
+  g_autofree char *folded = g_ascii_strdown (canonical, -1);
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+
+  g_checksum_update (sum, (const guchar *) src->key, -1);
+  g_checksum_update (sum, (const guchar *) "\n", 1);
+  g_checksum_update (sum, (const guchar *) folded, -1);
+  return g_strndup (g_checksum_get_string (sum), 24);
+}
+
+static GHashTable *
+maildir_names (RrRefile *rf, const char *dir, GError **error)
+{
+  GHashTable *names = g_hash_table_lookup (rf->maildirs, dir);
+
+  if (names)
+    return names;
+  if (!rr_deliver_prepare (rf->root, dir, TRUE, &rf->opt->deliver, error))
+    return NULL;
+  rr_maildir_clean_tmp (dir);  /* what a killed run of ours left there */
+  names = rr_deliver_maildir_list (dir);
+  g_hash_table_insert (rf->maildirs, g_strdup (dir), names);
+  return names;
+}
+
+static gboolean
+pending_has (RrRefile *rf, const char *name)
+{
+  for (guint i = 0; i < rf->pending->len; i++)
+    if (strcmp (((Pending *) rf->pending->pdata[i])->name, name) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
+deliver_maildir (RrRefile *rf, const RrRefileSource *src, const char *dir, const char *key,
+                 const char *msg, gsize len, GError **error)
+{
+  g_autofree char *name = g_strdup_printf ("%ld.R%s.%s", (long) src->mtime, key,
+                                           rr_fs_hostname ());
+  g_autofree char *target = NULL;
+  g_autoptr (RrNewFile) nf = NULL;
+  GHashTable *names = maildir_names (rf, dir, error);
+  Pending *d;
+
+  if (names == NULL)
+    return FALSE;
+  if (g_hash_table_contains (names, name) || pending_has (rf, name))
+    return TRUE;  /* delivered by an earlier, interrupted run, or queued */
+  rf->fresh = TRUE;
+  target = src->info ? g_strdup_printf ("%s/cur/%s%s", dir, name, src->info)
+                     : g_strdup_printf ("%s/new/%s", dir, name);
+  nf = rr_deliver_maildir_write (dir, msg, len, error);
+  if (nf == NULL || !rr_new_file_close (nf, error))
+    return FALSE;
+  d = g_new0 (Pending, 1);
+  d->nf = g_steal_pointer (&nf);
+  d->target = g_steal_pointer (&target);
+  d->dir = g_strdup (dir);
+  d->name = g_steal_pointer (&name);
+  g_ptr_array_add (rf->pending, d);
+  return TRUE;
+}
+
+/* The directories the pending deliveries are published in, each once. */
+static GPtrArray *
+distinct_dirs (GPtrArray *pending)
+{
+  GPtrArray *dirs = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+
+  for (guint i = 0; i < pending->len; i++)
+    {
+      char *sub = g_path_get_dirname (((Pending *) pending->pdata[i])->target);
+      if (g_hash_table_contains (seen, sub))
+        {
+          g_free (sub);
+          continue;
+        }
+      g_ptr_array_add (dirs, sub);
+      g_hash_table_add (seen, sub);
+    }
+  return dirs;
+}
+
+/* The links of a batch whose directories could not be made durable are
+ * taken back: the caller keeps the sources, and a rerun delivers again. */
+static void
+unpublish (GPtrArray *pending)
+{
+  for (guint i = 0; i < pending->len; i++)
+    unlink (((Pending *) pending->pdata[i])->target);
+}
+
+gboolean
+rr_refile_flush (RrRefile *rf, GError **error)
+{
+  g_autoptr (GPtrArray) dirs = NULL;
+  g_autoptr (GHashTable) devices = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
+  g_autoptr (GPtrArray) pending = g_steal_pointer (&rf->pending);
+
+  rf->pending = g_ptr_array_new_with_free_func (pending_free);
+  if (pending->len == 0)
+    return TRUE;
+  dirs = distinct_dirs (pending);
+  /* One flush per file system makes every file of the batch durable before
+   * any is published. */
+  for (guint i = 0; i < dirs->len; i++)
+    {
+      struct stat st;
+      gint64 *dev = g_new (gint64, 1);
+      if (stat (dirs->pdata[i], &st) != 0 || g_hash_table_contains (devices, (*dev = st.st_dev, dev)))
+        {
+          g_free (dev);
+          continue;
+        }
+      g_hash_table_add (devices, dev);
+      if (!rr_fs_syncfs (dirs->pdata[i], error))
+        return FALSE;
+    }
+  for (guint i = 0; i < pending->len; i++)
+    {
+      Pending *d = pending->pdata[i];
+      GHashTable *names = g_hash_table_lookup (rf->maildirs, d->dir);
+      g_autoptr (GError) local = NULL;
+      /* A name derived from the message that already exists is the same
+       * message, delivered before: link(2) never replaces it. */
+      if (!rr_new_file_link_unsynced (d->nf, d->target, &local)
+          && rr_fs_last_errno () != EEXIST)
+        return g_propagate_error (error, g_steal_pointer (&local)), FALSE;
+      g_hash_table_add (names, g_steal_pointer (&d->name));
+    }
+  for (guint i = 0; i < dirs->len; i++)
+    if (!rr_fs_sync_dir (dirs->pdata[i], error))
+      return unpublish (pending), FALSE;
+  return TRUE;
+}
+
+/* Whether @path holds exactly @data at the offset the journal gave. */
+static gboolean
+already_appended (const Entry *e, const char *path, const GString *data)
+{
+  g_autofree char *have = NULL;
+  ssize_t n;
+  int fd;
+
+  if (e == NULL || strcmp (e->path, path) != 0 || e->length != data->len)
+    return FALSE;
+  if ((fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+    return FALSE;
+  have = g_malloc (data->len + 1);
+  n = pread (fd, have, data->len, e->offset);
+  close (fd);
+  return n == (ssize_t) data->len && memcmp (have, data->str, data->len) == 0;
+}
+
+typedef struct {
+  RrRefile *rf;
+  const char *key;
+  const char *path;
+  gsize len;
+} Intent;
+
+/* Under the destination's lock: record where the message will go, durably,
+ * before a byte of it is written. */
+static gboolean
+record_intent (int fd G_GNUC_UNUSED, guint64 offset, gpointer data, GError **error)
+{
+  Intent *in = data;
+  RrRefile *rf = in->rf;
+  g_autofree char *line = NULL;
+  Entry *e;
+
+  if (rf->journal == NULL)
+    return TRUE;
+  if (rf->journal_fd < 0
+      && (rf->journal_fd = rr_fs_open (rf->journal, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC
+                                                        | O_NOFOLLOW, 0600)) < 0)
+    return rr_fs_set_error (error, "cannot open journal", rf->journal);
+  line = g_strdup_printf ("%s %" G_GUINT64_FORMAT " %" G_GSIZE_FORMAT " %s\n", in->key, offset,
+                          in->len, in->path);
+  if (rr_fs_write_all (rf->journal_fd, line, strlen (line)) != 0 || rr_fs_fsync (rf->journal_fd) != 0)
+    return rr_fs_set_error (error, "cannot write journal", rf->journal);
+  e = g_new0 (Entry, 1);
+  e->offset = offset;
+  e->length = in->len;
+  e->path = g_strdup (in->path);
+  g_hash_table_replace (rf->entries, g_strdup (in->key), e);
+  return TRUE;
+}
+
+/* The Return-Path address of @msg's header, or NULL. (transfer full) */
+static char *
+return_path (const char *msg, gsize len)
+{
+  for (gsize p = 0; p < len;)
+    {
+      const char *nl = memchr (msg + p, '\n', len - p);
+      gsize end = nl ? (gsize) (nl - msg) + 1 : len;
+      if (end - p <= 2 && (msg[p] == '\n' || msg[p] == '\r'))
+        break;
+      if (end - p > 12 && g_ascii_strncasecmp (msg + p, "Return-Path:", 12) == 0)
+        {
+          g_autofree char *v = g_strndup (msg + p + 12, end - p - 12);
+          g_strdelimit (v, "<>\r\n\t", ' ');
+          g_strstrip (v);
+          return v[0] && !strchr (v, ' ') ? g_steal_pointer (&v) : NULL;
+        }
+      p = end;
+    }
+  return NULL;
+}
+
+static char *
+from_line (const RrRefile *rf, const RrRefileSource *src, const char *msg, gsize len)
+{
+  g_autoptr (GDateTime) now = NULL;
+  g_autofree char *date = NULL;
+  g_autofree char *sender = NULL;
+
+  if (src->from_line)
+    return g_strchomp (g_strndup (src->from_line, src->from_line_len));
+  sender = g_strdup (rf->opt->from);
+  if (sender == NULL)
+    sender = return_path (msg, len);
+  /* The source's own time, not now: a rerun must frame the same bytes. */
+  now = src->mtime > 0 ? g_date_time_new_from_unix_utc (src->mtime) : g_date_time_new_now_utc ();
+  date = g_date_time_format (now, "%a %b %_d %H:%M:%S %Y");
+  return g_strdup_printf ("From %s %s", sender ? sender : "MAILER-DAEMON", date);
+}
+
+static gboolean
+deliver_mbox (RrRefile *rf, const RrRefileSource *src, const char *path, const char *key,
+              const char *msg, gsize len, GError **error)
+{
+  g_autofree char *from = from_line (rf, src, msg, len);
+  g_autoptr (GString) framed = g_string_sized_new (len + 128);
+  Intent in = { rf, key, path, 0 };
+
+  rr_deliver_mbox_frame (framed, from, msg, len, rf->opt->deliver.format);
+  /* A killed run may have left its dotlock even where nothing is left to do. */
+  rr_lock_clear_stale (path, rf->opt->deliver.stale_lock);
+  if (already_appended (g_hash_table_lookup (rf->entries, key), path, framed))
+    return TRUE;
+  rf->fresh = TRUE;
+  in.len = framed->len;
+  return rr_deliver_prepare (rf->root, path, FALSE, &rf->opt->deliver, error)
+         && rr_deliver_mbox_append (path, framed->str, framed->len, &rf->opt->deliver,
+                                    record_intent, &in, error);
+}
+
+/* Undoes mbox quoting: one '>' less on lines matching ^>+From . */
+static GString *
+unescape (const char *msg, gsize len)
+{
+  GString *out = g_string_sized_new (len);
+
+  for (gsize p = 0; p < len;)
+    {
+      const char *nl = memchr (msg + p, '\n', len - p);
+      gsize end = nl ? (gsize) (nl - msg) + 1 : len, q = p;
+      while (q < end && msg[q] == '>')
+        q++;
+      if (q > p && end - q >= 5 && memcmp (msg + q, "From ", 5) == 0)
+        p++;
+      g_string_append_len (out, msg + p, end - p);
+      p = end;
+    }
+  return out;
+}
+
+char **
+rr_refile_destinations (const RrRefileOptions *opt, const GPtrArray *canonical, GError **error)
+{
+  g_autoptr (GPtrArray) out = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint i = 0; i < canonical->len; i++)
+    {
+      char *p = rr_deliver_expand (opt->template, canonical->pdata[i], error);
+      if (p == NULL)
+        return NULL;
+      g_ptr_array_add (out, p);
+    }
+  g_ptr_array_add (out, NULL);
+  return (char **) g_ptr_array_free (g_steal_pointer (&out), FALSE);
+}
+
+gboolean
+rr_refile_deliver (RrRefile *rf, const RrRefileSource *src, const GPtrArray *canonical,
+                   const char *msg, gsize len, GError **error)
+{
+  g_autoptr (GString) plain = src->unescape ? unescape (msg, len) : NULL;
+  gboolean maildir = g_str_has_suffix (rf->opt->template, "/");
+
+  if (plain)
+    msg = plain->str, len = plain->len;
+  rf->fresh = FALSE;
+  for (guint i = 0; i < canonical->len; i++)
+    {
+      g_autofree char *key = delivery_key (src, canonical->pdata[i]);
+      g_autofree char *path = rr_deliver_expand (rf->opt->template, canonical->pdata[i], error);
+      gboolean ok;
+      if (path == NULL)
+        return FALSE;
+      if (maildir)
+        {
+          gsize n = strlen (path);
+          while (n > 1 && path[n - 1] == '/')
+            path[--n] = '\0';
+          ok = deliver_maildir (rf, src, path, key, msg, len, error);
+        }
+      else
+        ok = deliver_mbox (rf, src, path, key, msg, len, error);
+      if (!ok)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+rr_refile_was_fresh (const RrRefile *rf)
+{
+  return rf->fresh;
+}
+
+void
+rr_refile_keep (RrRefile *rf, const RrRefileSource *src, const GPtrArray *canonical)
+{
+  for (guint i = 0; i < canonical->len; i++)
+    {
+      g_autofree char *key = delivery_key (src, canonical->pdata[i]);
+      Entry *e = g_hash_table_lookup (rf->entries, key);
+      if (e)
+        e->keep = TRUE;
+    }
+}
+
+gboolean
+rr_refile_finish (RrRefile *rf, gboolean complete, GError **error)
+{
+  g_autoptr (GString) kept = g_string_new (NULL);
+  g_autoptr (RrNewFile) nf = NULL;
+  g_autofree char *dir = NULL;
+  GHashTableIter it;
+  gpointer k, v;
+
+  if (rf->journal == NULL || !complete)
+    return TRUE;
+  g_hash_table_iter_init (&it, rf->entries);
+  while (g_hash_table_iter_next (&it, &k, &v))
+    if (((Entry *) v)->keep)
+      g_string_append_printf (kept, "%s %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %s\n",
+                              (char *) k, ((Entry *) v)->offset, ((Entry *) v)->length,
+                              ((Entry *) v)->path);
+  if (kept->len == 0)
+    return rr_fs_unlink (rf->journal) == 0 || errno == ENOENT
+           || rr_fs_set_error (error, "cannot remove", rf->journal);
+  dir = g_path_get_dirname (rf->journal);
+  nf = rr_new_file_create (dir, ".reroute-journal.", error);
+  return nf && rr_new_file_write (nf, kept->str, kept->len, error)
+         && rr_new_file_finish (nf, NULL, error) && rr_new_file_rename (nf, rf->journal, error);
+}
