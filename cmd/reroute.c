@@ -12,6 +12,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <sysexits.h>
+#include <syslog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -113,7 +114,11 @@ print_error (const char *place, const char *message)
 
   for (char **l = lines; *l; l++)
     if (**l)
-      fprintf (stderr, "reroute: %s%s%s\n", place ? place : "", place ? ": " : "", *l);
+      {
+        fprintf (stderr, "reroute: %s%s%s\n", place ? place : "", place ? ": " : "", *l);
+        if (opt.syslog)
+          syslog (LOG_ERR, "%s%s%s", place ? place : "", place ? ": " : "", *l);
+      }
 }
 
 static int
@@ -337,8 +342,11 @@ deliver_one (const RrRefileOptions *ro, const RrMessage *msg, const RrRewrite *r
   g_autoptr (RrRefile) rf = rr_refile_new (ro, NULL, NULL);
   g_autoptr (GString) bytes = g_string_sized_new (rr_rewrite_get_size (rw));
   g_autoptr (GError) error = NULL;
-  g_autofree char *key = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) data, len);
   gsize start = rr_message_get_header_start (msg);
+  /* The identity leaves out the From_ line: an MTA's retry writes a new
+   * date there, and must still find the copy an earlier attempt made. */
+  g_autofree char *key = g_compute_checksum_for_data (G_CHECKSUM_SHA256,
+                                                      (const guchar *) data + start, len - start);
   const char *from = g_str_has_prefix (data, "\xEF\xBB\xBF") ? data + 3 : data;
   RrRefileSource src = { key, (time_t) rr_message_get_date (msg), NULL, NULL, 0, FALSE };
 
@@ -622,6 +630,8 @@ main (int argc, char **argv)
   setlocale (LC_ALL, "");
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
     return usage_error (ctx, error->message);
+  if (opt.syslog)
+    openlog ("reroute", LOG_PID, LOG_MAIL);
   status = run (ctx);
   g_strfreev (opt.tables);
   g_strfreev (opt.routes);

@@ -95,7 +95,9 @@ refile (Batch *b, const char *place, const RrRefileSource *src, const RrRewrite 
         const Facts *facts, gsize suffix)
 {
   const GPtrArray *canonical = rr_rewrite_get_canonical (rw);
-  gboolean leave = !b->opt->copy && !rr_rewrite_has_unrouted (rw);
+  gboolean partial = rr_rewrite_has_unrouted (rw);
+  gboolean leave = !b->opt->copy && !partial;
+  RrAction action = partial ? RR_ACTION_REFILE_KEEP : leave ? RR_ACTION_REFILE : RR_ACTION_COPY;
   g_autoptr (GString) bytes = NULL;
   g_autoptr (GError) error = NULL;
   g_auto (GStrv) dests = NULL;
@@ -117,8 +119,7 @@ refile (Batch *b, const char *place, const RrRefileSource *src, const RrRewrite 
   if (!leave && !b->opt->dry_run && !rr_refile_was_fresh (b->refile))
     rr_report_unchanged (b->report);
   else
-    report (b, place, facts, rw, leave ? RR_ACTION_REFILE : RR_ACTION_REFILE_KEEP,
-            (const char *const *) dests);
+    report (b, place, facts, rw, action, (const char *const *) dests);
   if (leave || b->opt->dry_run)
     return leave && !b->opt->dry_run;
   rr_refile_keep (b->refile, src, canonical);
@@ -387,8 +388,14 @@ mbox_refile (MboxRun *m, const RrMboxMessage *msg, const char *place, const RrRe
 {
   g_autofree char *key = mbox_key (m, msg);
   RrRefileSource src = { key, (time_t) facts->date, NULL, msg->data, msg->from_len, TRUE };
+  gboolean leave = refile (m->b, place, &src, rw, facts, msg->sep_len);
+  g_autoptr (GError) error = NULL;
 
-  return refile (m->b, place, &src, rw, facts, msg->sep_len);
+  /* Publish in batches: the mbox itself changes only at the end. */
+  if (m->b->refile && rr_refile_pending (m->b->refile) >= FLUSH_EVERY
+      && !rr_refile_flush (m->b->refile, &error))
+    fail (m->b, NULL, error);
+  return leave;
 }
 
 /* One message of an mbox: rewritten, refiled away, or copied as it is into

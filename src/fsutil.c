@@ -18,7 +18,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define BUF_SIZE (128 * 1024)
+#define BUF_SIZE (64 * 1024)  /* under malloc's mmap threshold */
 
 /* Writes are gathered in a buffer: a spool rewrite sends many small segments
  * (headers, then a body slice) and one syscall each would dominate. */
@@ -27,7 +27,7 @@ struct _RrNewFile {
   int fd;
   gboolean published;
   gsize used;
-  char buf[BUF_SIZE];
+  char *buf;      /* BUF_SIZE bytes while open; freed on close */
 };
 
 static _Thread_local int last_errno;
@@ -193,9 +193,8 @@ rr_new_file_create (const char *dir, const char *prefix, GError **error)
 
       if (fd >= 0)
         {
-          RrNewFile *nf = g_malloc (sizeof *nf);
-          nf->published = FALSE;
-          nf->used = 0;
+          RrNewFile *nf = g_new0 (RrNewFile, 1);
+          nf->buf = g_malloc (BUF_SIZE);
           nf->path = g_steal_pointer (&path);
           nf->fd = fd;
           return nf;
@@ -261,6 +260,7 @@ rr_new_file_finish (RrNewFile *nf, const struct stat *like, GError **error)
     return FALSE;
   fd = nf->fd;
   nf->fd = -1;
+  g_clear_pointer (&nf->buf, g_free);
   /* fsync before publishing: a rename that reaches the disk before the data
    * would leave an empty or torn message under the final name. */
   if (rr_fs_fsync (fd) != 0)
@@ -283,6 +283,7 @@ rr_new_file_close (RrNewFile *nf, GError **error)
     return FALSE;
   fd = nf->fd;
   nf->fd = -1;
+  g_clear_pointer (&nf->buf, g_free);
   if (close (fd) != 0)
     return rr_fs_set_error (error, "cannot close", nf->path);
   return TRUE;
@@ -361,6 +362,7 @@ rr_new_file_abort (RrNewFile *nf)
     close (nf->fd);
   if (!nf->published)
     unlink (nf->path);  /* cleanup, not a mutation of mail: never faulted */
+  g_free (nf->buf);
   g_free (nf->path);
   g_free (nf);
 }

@@ -441,6 +441,12 @@ rr_refile_deliver (RrRefile *rf, const RrRefileSource *src, const GPtrArray *can
   return TRUE;
 }
 
+guint
+rr_refile_pending (const RrRefile *rf)
+{
+  return rf->pending->len;
+}
+
 gboolean
 rr_refile_was_fresh (const RrRefile *rf)
 {

@@ -70,6 +70,9 @@ char **rr_refile_destinations (const RrRefileOptions *options, const GPtrArray *
  * deliveries are durable as soon as rr_refile_deliver() returns. */
 gboolean rr_refile_flush (RrRefile *refile, GError **error);
 
+/* How many Maildir deliveries wait for rr_refile_flush(). */
+guint rr_refile_pending (const RrRefile *refile);
+
 /* Marks @src's journal entries as still needed: its message stays. */
 void rr_refile_keep (RrRefile *refile, const RrRefileSource *src, const GPtrArray *canonical);
 

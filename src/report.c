@@ -153,7 +153,9 @@ rr_report_unchanged (RrReport *r)
 static const char *
 action_name (RrAction a)
 {
-  return a == RR_ACTION_REWRITE ? "rewrite" : a == RR_ACTION_REFILE ? "refile" : "refile+keep";
+  static const char *const names[] = { "rewrite", "refile", "refile+keep", "copy" };
+
+  return names[a];
 }
 
 static char *
@@ -315,7 +317,7 @@ emit (RrReport *r, Entry *e)
 {
   if (e->action == RR_ACTION_REWRITE)
     r->rewritten++;
-  else if (e->action == RR_ACTION_REFILE)
+  else if (e->action == RR_ACTION_REFILE || e->action == RR_ACTION_COPY)
     r->refiled++;
   else
     r->unchanged++;  /* delivered, but it stays where it was */

@@ -24,7 +24,8 @@ typedef enum {
 typedef enum {
   RR_ACTION_REWRITE,     /* rewritten in place */
   RR_ACTION_REFILE,      /* delivered, and removed from the source */
-  RR_ACTION_REFILE_KEEP, /* delivered, and kept in the source */
+  RR_ACTION_REFILE_KEEP, /* delivered for its routed recipients, kept for the others */
+  RR_ACTION_COPY,        /* delivered, and kept in the source (--copy) */
 } RrAction;
 
 typedef struct {
