@@ -391,9 +391,11 @@ run_deliver (const RrRouteTable *table, const RrRefileOptions *ro)
     }
   if ((dests = rr_refile_destinations (&dro, to, &error)) == NULL)
     return print_error ("<stdin>", error->message), EX_DATAERR;
-  if (opt.dry_run)
+  if (!opt.dry_run && (status = deliver_one (&dro, msg, rw, to, data, len)) != EX_OK)
+    return status;
+  if (opt.dry_run || opt.verbose || opt.report)
     return report_stdin (msg, rw, RR_ACTION_REFILE, (const char *const *) dests, EX_OK);
-  return deliver_one (&dro, msg, rw, to, data, len);
+  return EX_OK;
 }
 
 static int
@@ -568,8 +570,9 @@ make_context (void)
     "  reroute -t routes < message > rewritten\n"
     "  reroute -r cpandl.net=adatum.com -r adatum.com=inbound - < message\n\n"
     "Exit status: 0 ok, 64 usage, 65 bad table or message, 66 table unreadable\n"
-    "or not a spool, 67 nothing routes the message (delivery agent), 74 I/O error,\n"
-    "75 locked or temporary failure. See reroute(1) and reroute.table(5).");
+    "or not a spool, 67 nothing routes the message (delivery agent), 73 cannot\n"
+    "create a mailbox or lock file, 74 I/O error, 75 locked or temporary failure.\n"
+    "See reroute(1) and reroute.table(5).");
   g_option_context_add_main_entries (ctx, entries, NULL);
   return ctx;
 }

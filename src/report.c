@@ -192,6 +192,26 @@ add_int (JsonBuilder *b, const char *name, gint64 value)
   json_builder_add_int_value (b, value);
 }
 
+/* json-glib 1.6 escapes control characters below 0x1f but writes 0x1f
+ * itself raw, which no JSON parser accepts. A raw control byte can only be
+ * inside a string, so escaping it afterwards is safe. */
+static char *
+escape_unit_separator (char *json)
+{
+  GString *out;
+
+  if (strchr (json, 0x1f) == NULL)
+    return json;
+  out = g_string_new (NULL);
+  for (const char *p = json; *p; p++)
+    if (*p == 0x1f)
+      g_string_append (out, "\\u001f");
+    else
+      g_string_append_c (out, *p);
+  g_free (json);
+  return g_string_free (out, FALSE);
+}
+
 static char *
 to_line (JsonBuilder *b)
 {
@@ -199,7 +219,7 @@ to_line (JsonBuilder *b)
   g_autoptr (JsonNode) root = json_builder_get_root (b);
 
   json_generator_set_root (gen, root);
-  return json_generator_to_data (gen, NULL);
+  return escape_unit_separator (json_generator_to_data (gen, NULL));
 }
 
 static char *
