@@ -172,9 +172,23 @@ is_field_line (const char *line, gsize len)
   return i > 0 && i + 1 < len && line[i] == ':' && strchr (" \t\r\n", line[i + 1]);
 }
 
-/* A "From " line without a date (old Netscape mboxes write "From - ") is a
- * boundary only where a new message plainly starts: after a blank line, and
- * followed by a header field. */
+/* Netscape's bare "From - " marker line, nothing else on it. */
+static gboolean
+is_netscape_marker (const char *line, gsize len)
+{
+  gsize i = 6;
+
+  if (len < 6 || memcmp (line, "From -", 6) != 0)
+    return FALSE;
+  while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r'))
+    i++;
+  return i == len || line[i] == '\n';
+}
+
+/* A "From " line without a date is a boundary only where a new message
+ * plainly starts: followed by a header field, and after a blank line unless
+ * it is Netscape's bare "From - " marker (GMime's own tests have that one
+ * with no blank line before it). */
 static int
 bare_from_line_at (RrMbox *mb, gsize at, GError **error)
 {
@@ -183,8 +197,10 @@ bare_from_line_at (RrMbox *mb, gsize at, GError **error)
                           && (m[at - 2] == '\n' || (at >= 3 && m[at - 2] == '\r' && m[at - 3] == '\n'));
   gssize end, next;
 
-  if (!blank_before || (end = line_end (mb, at, error)) < 0)
-    return end < 0 && blank_before ? -1 : 0;
+  if ((end = line_end (mb, at, error)) < 0)
+    return -1;
+  if (!blank_before && !is_netscape_marker (mb->buf + mb->pos + at, end - at))
+    return 0;
   if ((next = line_end (mb, end, error)) < 0)
     return -1;
   return is_field_line (mb->buf + mb->pos + end, next - end);

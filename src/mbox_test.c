@@ -404,6 +404,22 @@ Test (mbox, bare_from_line_after_blank_line_before_a_field)
   assert_sep_lens (msgs, seps);
 }
 
+/* Found in GMime's substring.mbox: Netscape's bare "From - " marker right
+ * after a body line, with no blank line, still starts a message when a
+ * header field follows it; any other undated "From " line there does not. */
+Test (mbox, netscape_marker_without_blank_line)
+{
+  const char *pieces[] = {
+    "From - \nSubject: one\n\nbody\n",
+    "From - \nFrom: fejj@gnome.org\nSubject: two\n\nbody\nFrom here on:\nTo: nobody\n",
+  };
+  const gsize seps[] = { 0, 0 };
+  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GArray) msgs = split_pieces ("", pieces, 2, warnings);
+
+  assert_sep_lens (msgs, seps);
+}
+
 /* A message that is only its From_ line, directly followed by the next
  * From_ line, is still a message of its own. */
 Test (mbox, from_line_directly_after_from_line)
