@@ -9,22 +9,20 @@
 #include <unistd.h>
 
 #include "deliver.h"
+#include "testutil.h"
 
 static char *tmpdir;
 
 static void
 setup (void)
 {
-  tmpdir = g_dir_make_tmp ("deliver-test-XXXXXX", NULL);
-  cr_assert_not_null (tmpdir);
+  tmpdir = rr_test_tmpdir_new ("deliver");
 }
 
 static void
 teardown (void)
 {
-  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", tmpdir);
-  cr_assert_eq (system (cmd), 0);
-  g_free (tmpdir);
+  rr_test_tmpdir_free (g_steal_pointer (&tmpdir));
 }
 
 TestSuite (deliver, .init = setup, .fini = teardown);

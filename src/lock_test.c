@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "lock.h"
+#include "testutil.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -23,20 +24,10 @@ static char *mbox;     /* TMPDIR/mbox */
 static char *dotlock;  /* TMPDIR/mbox.lock */
 static pid_t child = -1;
 
-static int
-rm_entry (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-  (void) sb, (void) flag, (void) ftw;
-  return remove (path);
-}
-
 static void
 setup (void)
 {
-  GError *error = NULL;
-
-  tmpdir = g_dir_make_tmp ("rr-lock-XXXXXX", &error);
-  cr_assert_not_null (tmpdir, "%s", error ? error->message : "");
+  tmpdir = rr_test_tmpdir_new ("lock");
   mbox = g_build_filename (tmpdir, "mbox", NULL);
   dotlock = g_strconcat (mbox, ".lock", NULL);
   cr_assert (g_file_set_contents (mbox, "From a@b Sat Jan  1 12:00:00 2000\n\nx\n", -1, NULL));
@@ -50,9 +41,7 @@ teardown (void)
       kill (child, SIGKILL);
       waitpid (child, NULL, 0);
     }
-  if (tmpdir)
-    nftw (tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-  g_free (tmpdir);
+  rr_test_tmpdir_free (g_steal_pointer (&tmpdir));
   g_free (mbox);
   g_free (dotlock);
 }

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "mbox.h"
+#include "testutil.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -21,28 +22,16 @@
 
 static char *tmpdir;
 
-static int
-rm_entry (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-  (void) sb, (void) flag, (void) ftw;
-  return remove (path);
-}
-
 static void
 setup (void)
 {
-  GError *error = NULL;
-
-  tmpdir = g_dir_make_tmp ("rr-mbox-XXXXXX", &error);
-  cr_assert_not_null (tmpdir, "%s", error ? error->message : "");
+  tmpdir = rr_test_tmpdir_new ("mbox");
 }
 
 static void
 teardown (void)
 {
-  if (tmpdir)
-    nftw (tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-  g_free (tmpdir);
+  rr_test_tmpdir_free (g_steal_pointer (&tmpdir));
 }
 
 TestSuite (mbox, .init = setup, .fini = teardown);
