@@ -107,13 +107,15 @@ refile (Batch *b, const char *place, const RrRefileSource *src, const RrRewrite 
     return rr_report_unchanged (b->report), FALSE;
   if ((dests = rr_refile_destinations (b->opt->refile, canonical, &error)) == NULL)
     return fail (b, place, error), FALSE;
-  bytes = g_string_sized_new (rr_rewrite_get_size (rw));
-  rr_rewrite_append (rw, bytes);
-  g_string_truncate (bytes, bytes->len - MIN (suffix, bytes->len));
-  if (!b->opt->dry_run
-      && !rr_refile_deliver (b->refile, src, canonical, bytes->str + prefix,
-                             bytes->len - MIN (prefix, bytes->len), &error))
-    return fail (b, place, error), FALSE;
+  if (!b->opt->dry_run)
+    {
+      bytes = g_string_sized_new (rr_rewrite_get_size (rw));
+      rr_rewrite_append (rw, bytes);
+      g_string_truncate (bytes, bytes->len - MIN (suffix, bytes->len));
+      if (!rr_refile_deliver (b->refile, src, canonical, bytes->str + prefix,
+                              bytes->len - MIN (prefix, bytes->len), &error))
+        return fail (b, place, error), FALSE;
+    }
   /* A message that stays counts as unchanged; its report line says what
    * was delivered, unless an earlier run delivered it already. */
   if (!leave && !b->opt->dry_run && !rr_refile_was_fresh (b->refile))
