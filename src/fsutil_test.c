@@ -36,44 +36,6 @@ teardown (void)
 
 TestSuite (fsutil, .init = setup, .fini = teardown);
 
-static int
-compare_names (gconstpointer a, gconstpointer b)
-{
-  return strcmp (*(const char *const *) a, *(const char *const *) b);
-}
-
-/* (transfer full) The sorted names in @dir, joined by spaces. */
-static char *
-listing (const char *dir)
-{
-  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
-  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  const char *name;
-
-  cr_assert_not_null (d, "cannot list %s", dir);
-  while ((name = g_dir_read_name (d)) != NULL)
-    g_ptr_array_add (names, g_strdup (name));
-  g_ptr_array_sort (names, compare_names);
-  g_ptr_array_add (names, NULL);
-  return g_strjoinv (" ", (char **) names->pdata);
-}
-
-static void
-assert_file (const char *path, const void *want_data, gsize want_len)
-{
-  const char *want = want_data;
-  g_autofree char *got = NULL;
-  gsize got_len = 0;
-  gsize i = 0;
-
-  cr_assert (g_file_get_contents (path, &got, &got_len, NULL), "cannot read %s", path);
-  while (i < got_len && i < want_len && got[i] == want[i])
-    i++;
-  cr_assert (i == got_len && i == want_len,
-             "%s: %zu bytes, expected %zu; first difference at byte %zu", path, got_len,
-             want_len, i);
-}
-
 /* (transfer full) TMPDIR/NAME */
 static char *
 in_tmp (const char *name)
@@ -144,10 +106,10 @@ Test (fsutil, create_write_finish_rename)
   cr_assert (rr_new_file_finish (nf, NULL, &error), "%s", error ? error->message : "");
   cr_assert (rr_new_file_rename (nf, target, &error), "%s", error ? error->message : "");
   rr_new_file_abort (nf);
-  assert_file (target, text, strlen (text));
+  rr_test_assert_file (target, text, strlen (text));
   cr_assert_eq (stat (target, &st), 0);
   cr_assert_eq (st.st_mode & 07777, 0600, "mode %o", st.st_mode & 07777);
-  names = listing (tmpdir);
+  names = rr_test_listing (tmpdir);
   cr_assert_str_eq (names, "target", "the directory holds: %s", names);
 }
 
@@ -175,7 +137,7 @@ Test (fsutil, finish_copies_mode_and_times_of_like)
   cr_assert_eq (st.st_atim.tv_sec, like.st_atim.tv_sec);
   cr_assert_eq (st.st_uid, like.st_uid);
   cr_assert_eq (st.st_gid, like.st_gid);
-  assert_file (target, "new", 3);
+  rr_test_assert_file (target, "new", 3);
 }
 
 Test (fsutil, rename_replaces_the_target)
@@ -189,8 +151,8 @@ Test (fsutil, rename_replaces_the_target)
   cr_assert (rr_new_file_finish (nf, NULL, &error));
   cr_assert (rr_new_file_rename (nf, target, &error), "%s", error ? error->message : "");
   rr_new_file_abort (nf);
-  assert_file (target, "new\n", 4);
-  g_autofree char *names = listing (tmpdir);
+  rr_test_assert_file (target, "new\n", 4);
+  g_autofree char *names = rr_test_listing (tmpdir);
   cr_assert_str_eq (names, "target");
 }
 
@@ -212,7 +174,7 @@ write_in_pieces (const gsize *sizes, guint n, const char *name)
   cr_assert (rr_new_file_finish (nf, NULL, &error), "%s", error ? error->message : "");
   cr_assert (rr_new_file_rename (nf, target, &error), "%s", error ? error->message : "");
   rr_new_file_abort (nf);
-  assert_file (target, want->data, want->len);
+  rr_test_assert_file (target, want->data, want->len);
 }
 
 Test (fsutil, large_writes)
@@ -255,13 +217,13 @@ Test (fsutil, link_publishes_without_replacing)
   cr_assert_not_null (strstr (error->message, taken), "%s", error->message);
   cr_assert_eq (rr_fs_last_errno (), EEXIST);
   g_clear_error (&error);
-  assert_file (taken, "somebody else's message\n", 24);
+  rr_test_assert_file (taken, "somebody else's message\n", 24);
 
   cr_assert (rr_new_file_link (nf, target, &error), "%s", error ? error->message : "");
   rr_new_file_abort (nf);
-  assert_file (target, "mine\n", 5);
-  assert_file (taken, "somebody else's message\n", 24);
-  g_autofree char *names = listing (tmpdir);
+  rr_test_assert_file (target, "mine\n", 5);
+  rr_test_assert_file (taken, "somebody else's message\n", 24);
+  g_autofree char *names = rr_test_listing (tmpdir);
   cr_assert_str_eq (names, "taken target", "the directory holds: %s", names);
 }
 
@@ -279,7 +241,7 @@ Test (fsutil, abort_removes_the_temporary_file)
   rr_new_file_abort (nf);
   rr_new_file_abort (finished);
   rr_new_file_abort (NULL);
-  g_autofree char *names = listing (tmpdir);
+  g_autofree char *names = rr_test_listing (tmpdir);
   cr_assert_str_eq (names, "", "left behind: %s", names);
 }
 
@@ -339,12 +301,12 @@ assert_left (RrNewFile *nf, const char *names, const char *target_bytes)
 {
   g_unsetenv ("REROUTE_FAULT");
   rr_new_file_abort (nf);
-  g_autofree char *got = listing (tmpdir);
+  g_autofree char *got = rr_test_listing (tmpdir);
   cr_assert_str_eq (got, names, "the directory holds: %s", got);
   if (target_bytes)
     {
       g_autofree char *target = in_tmp ("target");
-      assert_file (target, target_bytes, strlen (target_bytes));
+      rr_test_assert_file (target, target_bytes, strlen (target_bytes));
     }
 }
 
@@ -495,7 +457,7 @@ Test (fsutil, create_failure)
   cr_assert_eq (rr_fs_last_errno (), EACCES);
   g_error_free (error);
   g_unsetenv ("REROUTE_FAULT");
-  g_autofree char *names = listing (tmpdir);
+  g_autofree char *names = rr_test_listing (tmpdir);
   cr_assert_str_eq (names, "");
 }
 

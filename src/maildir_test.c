@@ -69,43 +69,6 @@ make_maildir (const char *rel, gboolean with_tmp)
   return root;
 }
 
-static int
-compare_names (gconstpointer a, gconstpointer b)
-{
-  return strcmp (*(const char *const *) a, *(const char *const *) b);
-}
-
-/* (transfer full) The sorted names in @dir, joined by spaces. */
-static char *
-listing (const char *dir)
-{
-  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
-  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  const char *name;
-
-  cr_assert_not_null (d, "cannot list %s", dir);
-  while ((name = g_dir_read_name (d)) != NULL)
-    g_ptr_array_add (names, g_strdup (name));
-  g_ptr_array_sort (names, compare_names);
-  g_ptr_array_add (names, NULL);
-  return g_strjoinv (" ", (char **) names->pdata);
-}
-
-static void
-assert_file (const char *path, const char *want, gsize want_len)
-{
-  g_autofree char *got = NULL;
-  gsize got_len = 0;
-  gsize i = 0;
-
-  cr_assert (g_file_get_contents (path, &got, &got_len, NULL), "cannot read %s", path);
-  while (i < got_len && i < want_len && got[i] == want[i])
-    i++;
-  cr_assert (i == got_len && i == want_len,
-             "%s: %zu bytes, expected %zu; first difference at byte %zu", path, got_len,
-             want_len, i);
-}
-
 /* Size fields in names */
 
 Test (maildir, name_with_sizes)
@@ -414,12 +377,12 @@ Test (maildir, replace_updates_size_fields_and_keeps_flags)
     given.st_uid = 12345, given.st_gid = 23456;
   m->st = given;
   cr_assert (replace (m, parts, &error), "%s", error ? error->message : "");
-  g_autofree char *names = listing (cur);
+  g_autofree char *names = rr_test_listing (cur);
   cr_assert_str_eq (names, "0.other:2, 1.M2P3.host,S=24,W=27:2,RS");
-  assert_file (new_path, want, strlen (want));
-  assert_file (other->path, "other\n", 6);
+  rr_test_assert_file (new_path, want, strlen (want));
+  rr_test_assert_file (other->path, "other\n", 6);
   assert_attributes (new_path, &given);
-  g_autofree char *left = listing (tmp);
+  g_autofree char *left = rr_test_listing (tmp);
   cr_assert_str_eq (left, "", "tmp/ holds: %s", left);
 }
 
@@ -435,11 +398,11 @@ Test (maildir, replace_in_new_keeps_the_name_without_size_fields)
 
   cr_assert_eq (stat (m->path, &before), 0);
   cr_assert (replace (m, parts, &error), "%s", error ? error->message : "");
-  g_autofree char *names = listing (dir);
-  g_autofree char *in_cur = listing (cur);
+  g_autofree char *names = rr_test_listing (dir);
+  g_autofree char *in_cur = rr_test_listing (cur);
   cr_assert_str_eq (names, "1.M2P3.host");
   cr_assert_str_eq (in_cur, "", "it stays in new/");
-  assert_file (m->path, parts[0], strlen (parts[0]));
+  rr_test_assert_file (m->path, parts[0], strlen (parts[0]));
   assert_attributes (m->path, &m->st);
   {
     struct stat after;
@@ -462,9 +425,9 @@ Test (maildir, replace_creates_a_missing_tmp)
   cr_assert_eq (lstat (tmp, &st), 0, "tmp/ was not created");
   cr_assert (S_ISDIR (st.st_mode));
   cr_assert_eq (st.st_mode & 0777, 0700, "tmp/ mode %o", st.st_mode & 0777);
-  g_autofree char *left = listing (tmp);
+  g_autofree char *left = rr_test_listing (tmp);
   cr_assert_str_eq (left, "");
-  assert_file (new_path, "ab\n", 3);
+  rr_test_assert_file (new_path, "ab\n", 3);
   cr_assert_neq (access (m->path, F_OK), 0, "the old name is gone");
 }
 
@@ -486,13 +449,13 @@ assert_replace_fails_cleanly (const char *fault, gboolean with_tmp, int code)
   cr_assert (g_error_matches (error, G_IO_ERROR, code), "%s: %s", fault,
              error ? error->message : "no error");
   g_unsetenv ("REROUTE_FAULT");
-  assert_file (m->path, old, strlen (old));
+  rr_test_assert_file (m->path, old, strlen (old));
   assert_attributes (m->path, &m->st);
-  g_autofree char *names = listing (cur);
+  g_autofree char *names = rr_test_listing (cur);
   cr_assert_str_eq (names, "1.M2P3.host,S=23,W=26:2,S", "%s", fault);
   if (with_tmp || access (tmp, F_OK) == 0)
     {
-      g_autofree char *left = listing (tmp);
+      g_autofree char *left = rr_test_listing (tmp);
       cr_assert_str_eq (left, "", "%s: tmp/ holds %s", fault, left);
     }
   g_error_free (error);
@@ -540,16 +503,16 @@ Test (maildir, replace_interrupted_before_unlink_is_finished_by_a_rerun)
   cr_assert_not (replace (m, parts, &error));
   cr_assert_not_null (error);
   g_clear_error (&error);
-  g_autofree char *both = listing (cur);
+  g_autofree char *both = rr_test_listing (cur);
   cr_assert_str_eq (both, "1.M2P3.host,S=4:2,S 1.M2P3.host,S=6:2,S");
-  assert_file (m->path, "old\n", 4);
-  assert_file (new_path, "fresh\n", 6);
+  rr_test_assert_file (m->path, "old\n", 4);
+  rr_test_assert_file (new_path, "fresh\n", 6);
 
   g_unsetenv ("REROUTE_FAULT");
   cr_assert (replace (m, parts, &error), "%s", error ? error->message : "");
-  g_autofree char *one = listing (cur);
+  g_autofree char *one = rr_test_listing (cur);
   cr_assert_str_eq (one, "1.M2P3.host,S=6:2,S");
-  assert_file (new_path, "fresh\n", 6);
-  g_autofree char *left = listing (tmp);
+  rr_test_assert_file (new_path, "fresh\n", 6);
+  g_autofree char *left = rr_test_listing (tmp);
   cr_assert_str_eq (left, "");
 }
