@@ -51,6 +51,7 @@ typedef struct {
   gboolean verbose;
   gboolean syslog;
   char *run_lock;
+  int jobs;
 } Options;
 
 static Options opt = { .lock_timeout = -1, .stale_lock = 300 };
@@ -99,6 +100,8 @@ static const GOptionEntry entries[] = {
     "Also send problems and the summary to syslog (facility mail)", NULL },
   { "lock", 0, 0, G_OPTION_ARG_FILENAME, &opt.run_lock,
     "Hold FILE locked for the run, so that two runs never overlap", "FILE" },
+  { "jobs", 'j', 0, G_OPTION_ARG_INT, &opt.jobs,
+    "Threads reading Maildir messages ahead (default: one per processor)", "N" },
   { "quiet", 'q', 0, G_OPTION_ARG_NONE, &opt.quiet, "Print only errors", NULL },
   { "version", 'V', 0, G_OPTION_ARG_NONE, &opt.version, "Print the version and exit", NULL },
   { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt.args, NULL,
@@ -424,6 +427,8 @@ check_spool_args (GOptionContext *ctx)
       return usage_error (ctx, "'-' (standard input) cannot be mixed with spools");
   if (opt.lock_timeout < -1 || opt.stale_lock < 0)
     return usage_error (ctx, "--lock-timeout and --stale-lock take seconds, 0 or more");
+  if (opt.jobs < 0 || opt.jobs > 256)
+    return usage_error (ctx, "--jobs takes a number of threads, 1 to 256 (0: one per processor)");
   return EX_OK;
 }
 
@@ -531,7 +536,7 @@ run_spools (const RrRouteTable *table, const RrRefileOptions *ro)
   g_autoptr (RrReport) report = new_report ();
   RrBatchOptions bo = { table, { opt.visible, (const char *const *) opt.recipients },
                         !opt.no_recurse, opt.lock_timeout, opt.stale_lock,
-                        opt.deliver ? ro : NULL, opt.copy, opt.dry_run };
+                        opt.deliver ? ro : NULL, opt.copy, opt.dry_run, opt.jobs };
   const GPtrArray *errors;
   int status = EX_OK;
 

@@ -511,8 +511,10 @@ same_tree() {
 	fi
 	not_ok "$1"
 	diag "files that differ:$_bad"
+	_want=$2
+	_got=$3
 	set -- $_bad
-	cmp_diag "$2/$1" "$3/$1"
+	cmp_diag "$_want/$1" "$_got/$1"
 }
 
 # file_has DESC FILE EREGEX / file_lacks DESC FILE EREGEX: ok when a line of

@@ -38,6 +38,28 @@ Test (address, fold_domain_rejects_bad)
     }
 }
 
+/* The plain-name shortcut in rr_address_fold_domain() must give what
+ * g_hostname_to_ascii() gives, including "xn--" labels and odd hyphens. */
+Test (address, fold_domain_plain_names_match_glib)
+{
+  static const char *parts[] = { "a", "Z", "0", "-", ".", "_", "xn--", "XN--", "kva", "bcher" };
+  GRand *r = g_rand_new_with_seed (42);
+
+  for (int i = 0; i < 20000; i++)
+    {
+      g_autoptr (GString) name = g_string_new (NULL);
+      int n = g_rand_int_range (r, 1, 8);
+      for (int k = 0; k < n; k++)
+        g_string_append (name, parts[g_rand_int_range (r, 0, G_N_ELEMENTS (parts))]);
+      g_autofree char *glib = g_hostname_to_ascii (name->str);
+      g_autofree char *want = glib ? g_ascii_strdown (glib, -1) : NULL;
+      g_autofree char *got = rr_address_fold_domain (name->str, -1, NULL);
+      if (got)
+        cr_assert_str_eq (got, want, "%s", name->str);
+    }
+  g_rand_free (r);
+}
+
 Test (address, fold_keeps_extension_lowercases_local)
 {
   g_autofree char *f = rr_address_fold ("Admin+Lists@CPANDL.net", NULL);

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ahead.h"
 #include "fsutil.h"
 #include "lock.h"
 #include "maildir.h"
@@ -31,6 +32,9 @@ typedef struct {
   RrRefile *refile;   /* for the spool being refiled */
   GPtrArray *removals; /* refiled Maildir sources, removed after the flush */
   gboolean failed;    /* an error happened in this spool */
+  guint jobs;         /* worker threads reading a Maildir ahead */
+  RrAhead *ahead;
+  gint ahead_bytes;   /* read ahead and not yet done (atomic) */
 } Batch;
 
 #define FLUSH_EVERY 256
@@ -40,6 +44,7 @@ typedef struct {
   gsize header_start; /* where the header starts, past BOM and From_ line */
   gint64 date;        /* its Date field */
   char *message_id;
+  gsize unread;       /* bytes past what was read: a dry run reads headers */
 } Facts;
 
 static void
@@ -49,23 +54,33 @@ facts_clear (Facts *f)
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Facts, facts_clear)
 
-/* Parses and resolves one message. NULL when it is bad data (reported). */
+/* Parses and resolves one message: NULL when it is bad data. Thread-safe:
+ * it reads only the options. */
+static RrRewrite *
+analyse (const RrBatchOptions *opt, const char *data, gsize len, Facts *facts, GError **error)
+{
+  g_autoptr (RrMessage) msg = rr_message_new (data, len, error);
+  RrRewrite *rw = msg ? rr_rewrite_new (msg, opt->table, &opt->rewrite, error) : NULL;
+
+  if (rw && facts)
+    {
+      facts->header_start = rr_message_get_header_start (msg);
+      facts->date = opt->refile && !opt->dry_run ? rr_message_get_date (msg) : 0;
+      facts->message_id = rr_message_get_message_id (msg);
+    }
+  return rw;
+}
+
+/* analyse(), counted and reported: NULL when it is bad data. */
 static RrRewrite *
 examine (Batch *b, const char *place, const char *data, gsize len, Facts *facts)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (RrMessage) msg = rr_message_new (data, len, &error);
-  RrRewrite *rw = msg ? rr_rewrite_new (msg, b->opt->table, &b->opt->rewrite, &error) : NULL;
+  RrRewrite *rw = analyse (b->opt, data, len, facts, &error);
 
   rr_report_scanned (b->report, len);
   if (rw == NULL)
     rr_report_skipped (b->report, place, error);
-  else if (facts)
-    {
-      facts->header_start = rr_message_get_header_start (msg);
-      facts->date = b->opt->refile ? rr_message_get_date (msg) : 0;
-      facts->message_id = rr_message_get_message_id (msg);
-    }
   return rw;
 }
 
@@ -84,7 +99,7 @@ report (Batch *b, const char *place, const Facts *facts, const RrRewrite *rw, Rr
         const char *const *destinations)
 {
   RrReportEntry e = { place, facts->message_id, rw, action, destinations,
-                      rr_rewrite_get_size (rw) };
+                      rr_rewrite_get_size (rw) + facts->unread };
 
   rr_report_action (b->report, &e);
 }
@@ -173,6 +188,61 @@ read_whole (int fd, gsize size, const char *path, char **data, gsize *len, GErro
   return TRUE;
 }
 
+/* Whether s[0..len) holds an empty line (LF or CRLF) after a line end at
+ * or past *from; if not, *from is where to look again with more bytes. */
+static gboolean
+has_empty_line (const char *s, gsize len, gsize *from)
+{
+  for (const char *p = s + *from; (p = memchr (p, '\n', s + len - p)) != NULL; p++)
+    {
+      gsize rest = s + len - p - 1;
+      if ((rest >= 1 && p[1] == '\n') || (rest >= 2 && p[1] == '\r' && p[2] == '\n'))
+        return TRUE;
+      if (rest < 2)
+        {
+          *from = p - s;
+          return FALSE;
+        }
+    }
+  *from = len;
+  return FALSE;
+}
+
+/* Reads up to the end of the header (the first empty line) or of the file:
+ * all that a dry run needs to judge a message. */
+static gboolean
+read_head (int fd, const char *path, char **data, gsize *len, GError **error)
+{
+  GString *buf = g_string_sized_new (8192);
+  gsize from = 0;
+
+  for (;;)
+    {
+      gsize old = buf->len;
+      ssize_t n;
+
+      g_string_set_size (buf, old + 8192);
+      n = read (fd, buf->str + old, 8192);
+      if (n < 0 && errno == EINTR)
+        {
+          g_string_set_size (buf, old);
+          continue;
+        }
+      if (n < 0)
+        {
+          rr_fs_set_error (error, "cannot read", path);
+          g_string_free (buf, TRUE);
+          return FALSE;
+        }
+      g_string_set_size (buf, old + n);
+      if (n == 0 || has_empty_line (buf->str, buf->len, &from))
+        break;
+    }
+  *len = buf->len;
+  *data = g_string_free (buf, FALSE);
+  return TRUE;
+}
+
 static void
 report_io (Batch *b, const char *place, const char *what)
 {
@@ -243,54 +313,137 @@ maildir_refile (Batch *b, const RrMaildirEntry *e, const struct stat *st, const 
     flush_removals (b);
 }
 
+/* One Maildir message on its way: read and analysed (in a worker thread
+ * when there are several jobs), then acted on in the spool's order. */
+typedef enum { JOB_OK, JOB_BAD, JOB_GONE, JOB_IO, JOB_NOT_REGULAR, JOB_LATER } JobState;
+
+typedef struct {
+  char *folder, *sub, *name, *path;
+  JobState state;
+  struct stat st;
+  char *text;
+  gsize len;
+  RrRewrite *rw;
+  Facts facts;
+  GError *error;
+  gint charged;       /* bytes counted against READ_AHEAD_BYTES */
+} MaildirJob;
+
+/* The messages read ahead hold at most this many bytes; a message that
+ * does not fit is read when its turn comes. */
+#define READ_AHEAD_BYTES (2 << 20)
+
+static void
+maildir_job_free (MaildirJob *j)
+{
+  g_free (j->folder), g_free (j->sub), g_free (j->name), g_free (j->path);
+  g_free (j->text);
+  g_clear_pointer (&j->rw, rr_rewrite_free);
+  facts_clear (&j->facts);
+  g_clear_error (&j->error);
+  g_free (j);
+}
+
+/* Whether @size more bytes may be read ahead; if so they are counted. */
+static gboolean
+charge (Batch *b, MaildirJob *j, goffset size)
+{
+  gint n = (gint) MIN (size, READ_AHEAD_BYTES + 1);
+
+  if (g_atomic_int_add (&b->ahead_bytes, n) + n > READ_AHEAD_BYTES)
+    return g_atomic_int_add (&b->ahead_bytes, -n), FALSE;
+  j->charged = n;
+  return TRUE;
+}
+
+static JobState
+maildir_read (MaildirJob *j, Batch *b, gboolean ahead)
+{
+  int fd = open (j->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  gboolean read_ok;
+
+  if (fd < 0)  /* gone: another MUA moved it, not an error */
+    return errno == ENOENT ? JOB_GONE : (rr_fs_set_error (&j->error, "cannot open", j->path), JOB_IO);
+  if (fstat (fd, &j->st) != 0 || !S_ISREG (j->st.st_mode))
+    {
+      close (fd);
+      g_set_error (&j->error, RR_BATCH_ERROR, RR_BATCH_ERROR_NOT_SPOOL, "not a regular file");
+      return JOB_NOT_REGULAR;
+    }
+  if (ahead && !charge (b, j, j->st.st_size))
+    return close (fd), JOB_LATER;
+  read_ok = b->opt->dry_run ? read_head (fd, j->path, &j->text, &j->len, &j->error)
+                            : read_whole (fd, j->st.st_size, j->path, &j->text, &j->len,
+                                          &j->error);
+  close (fd);
+  if (!read_ok)
+    return JOB_IO;
+  j->rw = analyse (b->opt, j->text, j->len, &j->facts, &j->error);
+  j->facts.unread = (gsize) j->st.st_size > j->len ? j->st.st_size - j->len : 0;
+  return j->rw ? JOB_OK : JOB_BAD;
+}
+
+static void
+maildir_work (gpointer item, gpointer data)
+{
+  MaildirJob *j = item;
+  Batch *b = data;
+
+  j->state = maildir_read (j, b, b->jobs > 1);
+}
+
+static void
+maildir_act_on (Batch *b, MaildirJob *j)
+{
+  RrMaildirEntry e = { j->folder, j->sub, j->name, j->path };
+
+  if (b->opt->refile)
+    maildir_refile (b, &e, &j->st, j->rw, &j->facts);
+  else if (rr_rewrite_changes (j->rw))
+    {
+      if (g_strcmp0 (b->folder, e.folder) != 0 && !b->opt->dry_run)
+        {
+          g_free (b->folder);
+          b->folder = g_strdup (e.folder);
+          rr_maildir_clean_tmp (e.folder);
+        }
+      maildir_rewrite (b, &e, &j->st, j->rw, &j->facts);
+    }
+  else
+    rr_report_unchanged (b->report);
+}
+
+static void
+maildir_done (gpointer item, gpointer data)
+{
+  MaildirJob *j = item;
+  Batch *b = data;
+
+  if (j->state == JOB_LATER)
+    j->state = maildir_read (j, b, FALSE);
+  if (j->state == JOB_OK || j->state == JOB_BAD)
+    rr_report_scanned (b->report, j->len + j->facts.unread);
+  if (j->state == JOB_OK)
+    maildir_act_on (b, j);
+  else if (j->state == JOB_BAD || j->state == JOB_NOT_REGULAR)
+    rr_report_skipped (b->report, j->path, j->error);
+  else if (j->state == JOB_IO)
+    rr_report_error (b->report, NULL, j->error);
+  g_atomic_int_add (&b->ahead_bytes, -j->charged);
+  maildir_job_free (j);
+}
+
 static gboolean
 maildir_message (const RrMaildirEntry *e, gpointer data, GError **error G_GNUC_UNUSED)
 {
   Batch *b = data;
-  g_autoptr (GError) local = NULL;
-  g_autoptr (RrRewrite) rw = NULL;
-  g_autofree char *text = NULL;
-  struct stat st;
-  g_auto (Facts) facts = { 0 };
-  gsize len = 0;
-  int fd = open (e->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  MaildirJob *j = g_new0 (MaildirJob, 1);
 
-  if (fd < 0)
-    {
-      if (errno != ENOENT)  /* gone: another MUA moved it, not an error */
-        report_io (b, e->path, "cannot open");
-      return TRUE;
-    }
-  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
-    {
-      g_set_error (&local, RR_BATCH_ERROR, RR_BATCH_ERROR_NOT_SPOOL, "not a regular file");
-      rr_report_skipped (b->report, e->path, local);
-      close (fd);
-      return TRUE;
-    }
-  if (!read_whole (fd, st.st_size, e->path, &text, &len, &local))
-    {
-      close (fd);
-      rr_report_error (b->report, NULL, local);
-      return TRUE;
-    }
-  close (fd);
-  if ((rw = examine (b, e->path, text, len, &facts)) == NULL)
-    return TRUE;
-  if (b->opt->refile)
-    maildir_refile (b, e, &st, rw, &facts);
-  else if (rr_rewrite_changes (rw))
-    {
-      if (g_strcmp0 (b->folder, e->folder) != 0 && !b->opt->dry_run)
-        {
-          g_free (b->folder);
-          b->folder = g_strdup (e->folder);
-          rr_maildir_clean_tmp (e->folder);
-        }
-      maildir_rewrite (b, e, &st, rw, &facts);
-    }
-  else
-    rr_report_unchanged (b->report);
+  j->folder = g_strdup (e->folder);
+  j->sub = g_strdup (e->sub);
+  j->name = g_strdup (e->name);
+  j->path = g_strdup (e->path);
+  rr_ahead_push (b->ahead, j);
   return TRUE;
 }
 
@@ -299,6 +452,7 @@ maildir_folder_error (const RrMaildirEntry *e G_GNUC_UNUSED, gpointer data, GErr
 {
   Batch *b = data;
 
+  rr_ahead_drain (b->ahead);  /* keep the report in the spool's order */
   rr_report_error (b->report, NULL, *error);
   g_clear_error (error);
   return TRUE;
@@ -309,9 +463,14 @@ run_maildir (Batch *b, const char *path)
 {
   g_autoptr (GError) error = NULL;
 
+  b->ahead = rr_ahead_new (b->jobs, 32 * b->jobs, maildir_work, maildir_done, b);
   if (!rr_maildir_walk (path, b->opt->recurse, maildir_message, maildir_folder_error, b,
                         &error) && error)
-    rr_report_error (b->report, path, error);
+    {
+      rr_ahead_drain (b->ahead);
+      rr_report_error (b->report, path, error);
+    }
+  g_clear_pointer (&b->ahead, rr_ahead_free);
 }
 
 typedef struct {
@@ -388,7 +547,8 @@ static gboolean
 mbox_refile (MboxRun *m, const RrMboxMessage *msg, const char *place, const RrRewrite *rw,
              const Facts *facts)
 {
-  g_autofree char *key = mbox_key (m, msg);
+  /* A dry run delivers nothing, so it needs no identity. */
+  g_autofree char *key = m->b->opt->dry_run ? NULL : mbox_key (m, msg);
   RrRefileSource src = { key, (time_t) facts->date, NULL, msg->data, msg->from_len, TRUE };
   gboolean leave = refile (m->b, place, &src, rw, facts, msg->sep_len);
   g_autoptr (GError) error = NULL;
@@ -611,7 +771,7 @@ run_spool (Batch *b, const char *spool, gboolean maildir)
 void
 rr_batch_run (const RrBatchOptions *opt, const char *spool, RrReport *report)
 {
-  Batch b = { opt, report, NULL, NULL, NULL, FALSE };
+  Batch b = { opt, report, NULL, NULL, NULL, FALSE, rr_ahead_jobs (opt->jobs), NULL, 0 };
   struct stat st;
 
   if (lstat (spool, &st) != 0)

@@ -33,6 +33,7 @@ typedef struct {
   const RrRefileOptions *refile; /* --deliver: refile instead of rewriting */
   gboolean copy;        /* --copy: refiled messages stay in the source */
   gboolean dry_run;     /* -n: read and report, write nothing, lock nothing */
+  guint jobs;           /* threads reading a Maildir ahead; 0: one per processor */
 } RrBatchOptions;
 
 void rr_batch_run (const RrBatchOptions *options, const char *spool, RrReport *report);
