@@ -72,8 +72,12 @@ prepare() {
 	settle "$_p.master" || bail_out "cannot settle $_p"
 	# The expected bytes (generated messages end in a newline, so an mbox
 	# holds them as they are).
-	while read -r _id _rest; do
+	while read -r _id _place _rest; do
 		rewrite_oracle "$_p.msgs/$_id" "$_p.exp/$_id" -t "$table"
+		if [ "$2" = maildir ] && [ "$5" = mbox ]; then
+			with_status "$_place" "$_p.exp/$_id" "$_p.exp/$_id.st" &&
+				mv "$_p.exp/$_id.st" "$_p.exp/$_id" || bail_out "cannot add flags"
+		fi
 	done <"$_p.list"
 	if [ "$5" = maildir ]; then
 		(cd "$_p.exp" && md5sum *) >"$_p.exp.md5"

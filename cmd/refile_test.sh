@@ -94,7 +94,8 @@ while read -r path kind sender boxes; do
 	echo "$path" >>md.sources
 	e=exp/md$n_md
 	rewrite_oracle "$src" "$e" -t "$table"
-	with_newline "$e" "$e.nl"
+	with_status "$path" "$e" "$e.st" && with_newline "$e.st" "$e.nl" ||
+		bail_out "cannot make $e.nl"
 	case $path in
 	cur/* | */cur/*) where=cur ;;
 	*) where=new ;;

@@ -731,6 +731,31 @@ with_newline() {
 	fi
 }
 
+# with_status PLACE IN OUT: OUT is IN as reroute delivers it into an mbox
+# when it comes from the Maildir file PLACE: a message from cur/ with an
+# info part ("2,FLAGS") gets "Status: O" (RO when seen) and, for the flags
+# R F D T, "X-Status: " with A F T D, at its top in its own line ending;
+# any other is IN as it is.
+with_status() {
+	case $1 in
+	cur/*[:!\;]2,* | */cur/*[:!\;]2,*) ;;
+	*) cat "$2" >"$3"; return ;;
+	esac
+	_flags=${1##*2,}
+	awk -v flags="$_flags" 'NR == 1 {
+		e = /\r$/ ? "\r" : ""
+		printf "Status: %sO%s\n", index(flags, "S") ? "R" : "", e
+		x = (index(flags, "R") ? "A" : "") (index(flags, "F") ? "F" : "") \
+		    (index(flags, "D") ? "T" : "") (index(flags, "T") ? "D" : "")
+		if (x != "")
+			printf "X-Status: %s%s\n", x, e
+	} { print }' "$2" >"$3"
+	# awk adds a newline the input may not end with; cut it off again.
+	if [ -s "$2" ] && ! has_final_newline "$2"; then
+		head -c -1 "$3" >"$3.cut" && mv "$3.cut" "$3"
+	fi
+}
+
 # mbox_chunk MBOX FIRST [NEXT]: lines FIRST to NEXT-1 of MBOX (to its end
 # without NEXT), as stored: a message with its From_ line and separator.
 mbox_chunk() {

@@ -353,6 +353,31 @@ body_offset (const char *msg, gsize len)
   return crlf ? (gsize) (crlf - msg + 4) : len;
 }
 
+GString *
+rr_deliver_with_mbox_status (const char *info, const char *msg, gsize len)
+{
+  /* Maildir flag -> X-Status letter: replied, flagged, draft, trashed. */
+  static const char map[][2] = { { 'R', 'A' }, { 'F', 'F' }, { 'D', 'T' }, { 'T', 'D' } };
+  const char *two = strstr (info, "2,");
+  const char *flags = two ? two + 2 : "";
+  const char *nl = memchr (msg, '\n', len);
+  const char *eol = nl && nl > msg && nl[-1] == '\r' ? "\r\n" : "\n";
+  GString *out = g_string_sized_new (len + 48);
+  char x[G_N_ELEMENTS (map) + 1];
+  guint n = 0;
+
+  /* O: not new (it was in cur/); R: seen. */
+  g_string_append_printf (out, "Status: %sO%s", strchr (flags, 'S') ? "R" : "", eol);
+  for (guint i = 0; i < G_N_ELEMENTS (map); i++)
+    if (strchr (flags, map[i][0]))
+      x[n++] = map[i][1];
+  x[n] = '\0';
+  if (n > 0)
+    g_string_append_printf (out, "X-Status: %s%s", x, eol);
+  g_string_append_len (out, msg, len);
+  return out;
+}
+
 void
 rr_deliver_mbox_frame (GString *out, const char *from_line, const char *msg, gsize len,
                        RrMboxFormat format)

@@ -80,6 +80,11 @@ gboolean rr_deliver_mbox_append (const char *path, const char *data, gsize len,
                                  const RrDeliverOptions *options, RrAppendHook hook,
                                  gpointer hook_data, GError **error);
 
+/* @msg with Status and X-Status fields at its top that carry the Maildir
+ * flags of @info (":2,FLAGS"), in the message's own line ending, as mutt,
+ * Dovecot and other mbox readers keep flags. (transfer full) */
+GString *rr_deliver_with_mbox_status (const char *info, const char *msg, gsize len);
+
 /* Frames a message for an mbox: From_ line, body escaped for @format (and a
  * Content-Length for mboxcl/mboxcl2), blank separator line. */
 void rr_deliver_mbox_frame (GString *out, const char *from_line, const char *msg, gsize len,

@@ -128,3 +128,22 @@ Test (deliver, mbox_append_refuses_a_symlinked_mbox)
   cr_assert_str_eq (text, "keep");
   g_clear_error (&error);
 }
+
+/* Maildir flags become the Status and X-Status fields mbox readers use. */
+Test (deliver, mbox_status_carries_maildir_flags)
+{
+  static const struct { const char *info, *msg, *want; } cases[] = {
+    { ":2,S", "A: b\n\nx\n", "Status: RO\nA: b\n\nx\n" },
+    { ":2,", "A: b\n\nx\n", "Status: O\nA: b\n\nx\n" },
+    { ":2,DFPRST", "A: b\n", "Status: RO\nX-Status: AFTD\nA: b\n" },
+    { "!2,FS", "A: b\r\n\r\nx\r\n", "Status: RO\r\nX-Status: F\r\nA: b\r\n\r\nx\r\n" },
+    { ";2,T", "A: b", "Status: O\nX-Status: D\nA: b" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GString) got = rr_deliver_with_mbox_status (cases[i].info, cases[i].msg,
+                                                              strlen (cases[i].msg));
+      cr_assert_str_eq (got->str, cases[i].want, "info %s", cases[i].info);
+    }
+}

@@ -359,8 +359,12 @@ deliver_mbox (RrRefile *rf, const RrRefileSource *src, const char *path, const c
 {
   g_autofree char *from = from_line (rf, src, msg, len);
   g_autoptr (GString) framed = g_string_sized_new (len + 128);
+  g_autoptr (GString) flagged = src->info ? rr_deliver_with_mbox_status (src->info, msg, len)
+                                          : NULL;
   Intent in = { rf, key, path, 0 };
 
+  if (flagged)  /* a Maildir message's flags are in its name: keep them */
+    msg = flagged->str, len = flagged->len;
   rr_deliver_mbox_frame (framed, from, msg, len, rf->opt->deliver.format);
   /* A killed run may have left its dotlock even where nothing is left to do. */
   rr_lock_clear_stale (path, rf->opt->deliver.stale_lock);
