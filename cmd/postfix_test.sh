@@ -425,7 +425,11 @@ same_bytes "c. the message as sent, byte for byte (escaping undone)" "$tmp/msg/6
 is "c. no dotlock left" "legacy" "$(ls -A "$tmp/mbox")"
 poll 10 queue_empty
 is "the queue is empty at the end" "" "$(postqueue -c "$conf" -j 2>&1)"
-file_lacks "the mail log has no warning, error, fatal or panic" "$log" \
+# Postfix's cleanup warns when the file system's clock and the host's differ
+# by a second, which a loaded machine makes happen: not about reroute.
+grep -v -e 'warning: file system clock is [0-9]* seconds* ahead' \
+	-e 'warning: resetting file time stamps' "$log" >"$tmp/log.own"
+file_lacks "the mail log has no warning, error, fatal or panic" "$tmp/log.own" \
 	'postfix/[a-z-]+\[[0-9]+\]: (warning|error|fatal|panic):'
 
 # --- d. Stopping. -----------------------------------------------------------------

@@ -309,7 +309,9 @@ maildir_refile (Batch *b, const RrMaildirEntry *e, const struct stat *st, const 
     src.info = info;
   if (refile (b, e->path, &src, rw, facts, 0))
     g_ptr_array_add (b->removals, g_strdup (e->path));
-  if (b->refile && b->removals->len >= FLUSH_EVERY)
+  /* With --copy nothing is removed, but deliveries still pile up. */
+  if (b->refile && (b->removals->len >= FLUSH_EVERY
+                    || rr_refile_pending (b->refile) >= FLUSH_EVERY))
     flush_removals (b);
 }
 
@@ -479,7 +481,7 @@ typedef struct {
   int fd;
   struct stat st;
   RrNewFile *out;      /* NULL until the first message changes */
-  GHashTable *seen;    /* message checksum -> how many so far */
+  GHashTable *seen;    /* 64 bits of a message's checksum -> how many so far */
 } MboxRun;
 
 static gboolean
@@ -537,9 +539,12 @@ mbox_key (MboxRun *m, const RrMboxMessage *msg)
 {
   g_autofree char *sum = g_compute_checksum_for_data (G_CHECKSUM_SHA256,
                                                       (const guchar *) msg->data, msg->len);
-  guint n = GPOINTER_TO_UINT (g_hash_table_lookup (m->seen, sum));
+  /* Counted by the first 64 bits, held in the table's pointer itself: the
+   * table of a large mbox stays small. */
+  gpointer id = GSIZE_TO_POINTER ((gsize) g_ascii_strtoull (sum + 48, NULL, 16));
+  guint n = GPOINTER_TO_UINT (g_hash_table_lookup (m->seen, id));
 
-  g_hash_table_insert (m->seen, g_strdup (sum), GUINT_TO_POINTER (n + 1));
+  g_hash_table_insert (m->seen, id, GUINT_TO_POINTER (n + 1));
   return g_strdup_printf ("%s#%u", sum, n);
 }
 
@@ -676,7 +681,7 @@ run_mbox (Batch *b, const char *path)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (RrLock) lock = NULL;
-  g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (GHashTable) seen = g_hash_table_new (NULL, NULL);
   MboxRun m = { b, path, -1, { 0 }, NULL, seen };
 
   /* O_RDWR: fcntl write locks need a descriptor open for writing. */

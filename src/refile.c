@@ -245,14 +245,14 @@ rr_refile_flush (RrRefile *rf, GError **error)
   for (guint i = 0; i < pending->len; i++)
     {
       Pending *d = pending->pdata[i];
-      GHashTable *names = g_hash_table_lookup (rf->maildirs, d->dir);
       g_autoptr (GError) local = NULL;
       /* A name derived from the message that already exists is the same
-       * message, delivered before: link(2) never replaces it. */
+       * message, delivered before: link(2) never replaces it. The name is
+       * not added to the mailbox's list: a run meets each name once, and
+       * the list of a big refile would grow with it. */
       if (!rr_new_file_link_unsynced (d->nf, d->target, &local)
           && rr_fs_last_errno () != EEXIST)
         return g_propagate_error (error, g_steal_pointer (&local)), FALSE;
-      g_hash_table_add (names, g_steal_pointer (&d->name));
     }
   for (guint i = 0; i < dirs->len; i++)
     if (!rr_fs_sync_dir (dirs->pdata[i], error))

@@ -27,6 +27,15 @@ typedef struct {
   guint64 bytes;
 } RouteCount;
 
+/* What the summary counts of the reported messages. */
+typedef struct {
+  guint rewritten;
+  guint refiled;
+  guint unchanged;
+  GHashTable *routes;  /* rule name -> RouteCount */
+  GPtrArray *order;    /* rule names, first seen first */
+} Tally;
+
 struct _RrReport {
   FILE *out;
   FILE *err;
@@ -36,14 +45,12 @@ struct _RrReport {
   RrReportFormat format;
   gint64 started;
   guint scanned;
-  guint rewritten;
-  guint refiled;
-  guint unchanged;
   guint skipped;
   GPtrArray *errors;   /* GError* */
-  GPtrArray *held;     /* Entry*, or NULL when not holding */
-  GHashTable *routes;  /* rule name -> RouteCount */
-  GPtrArray *order;    /* rule names, first seen first */
+  Tally tally;
+  Tally *held;         /* entries held back, or NULL when not holding */
+  FILE *held_lines;    /* their lines, in a temporary file (or NULL) */
+  GString *held_text;  /* or here, when no temporary file could be made */
   gboolean syslog;
   FILE *tty;           /* progress goes here, or NULL */
   guint64 total;       /* bytes expected, or 0 */
@@ -62,6 +69,62 @@ entry_free (gpointer p)
   g_free (e);
 }
 
+static void
+tally_init (Tally *t)
+{
+  t->routes = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  t->order = g_ptr_array_new_with_free_func (g_free);
+}
+
+static void
+tally_clear (Tally *t)
+{
+  g_clear_pointer (&t->routes, g_hash_table_unref);
+  g_clear_pointer (&t->order, g_ptr_array_unref);
+}
+
+static void
+tally_route (Tally *t, const char *name, guint messages, guint64 bytes)
+{
+  RouteCount *c = g_hash_table_lookup (t->routes, name);
+
+  if (c == NULL)
+    {
+      char *copy = g_strdup (name);
+      c = g_new0 (RouteCount, 1);
+      g_ptr_array_add (t->order, copy);
+      g_hash_table_insert (t->routes, copy, c);
+    }
+  c->messages += messages;
+  c->bytes += bytes;
+}
+
+static void
+tally_entry (Tally *t, const Entry *e)
+{
+  if (e->action == RR_ACTION_REWRITE)
+    t->rewritten++;
+  else if (e->action == RR_ACTION_REFILE || e->action == RR_ACTION_COPY)
+    t->refiled++;
+  else
+    t->unchanged++;  /* delivered, but it stays where it was */
+  for (guint i = 0; i < e->routes->len; i++)
+    tally_route (t, e->routes->pdata[i], 1, e->bytes);
+}
+
+static void
+tally_merge (Tally *into, const Tally *from)
+{
+  into->rewritten += from->rewritten;
+  into->refiled += from->refiled;
+  into->unchanged += from->unchanged;
+  for (guint i = 0; i < from->order->len; i++)
+    {
+      const RouteCount *c = g_hash_table_lookup (from->routes, from->order->pdata[i]);
+      tally_route (into, from->order->pdata[i], c->messages, c->bytes);
+    }
+}
+
 RrReport *
 rr_report_new (FILE *out, FILE *err, gboolean quiet)
 {
@@ -72,8 +135,7 @@ rr_report_new (FILE *out, FILE *err, gboolean quiet)
   r->quiet = quiet;
   r->started = g_get_monotonic_time ();
   r->errors = g_ptr_array_new_with_free_func ((GDestroyNotify) g_error_free);
-  r->routes = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
-  r->order = g_ptr_array_new_with_free_func (g_free);
+  tally_init (&r->tally);
   return r;
 }
 
@@ -83,10 +145,8 @@ rr_report_free (RrReport *r)
   if (r == NULL)
     return;
   g_ptr_array_unref (r->errors);
-  if (r->held)
-    g_ptr_array_unref (r->held);
-  g_hash_table_unref (r->routes);
-  g_ptr_array_unref (r->order);
+  rr_report_release (r, FALSE);
+  tally_clear (&r->tally);
   if (r->syslog)
     closelog ();
   g_free (r);
@@ -147,7 +207,7 @@ rr_report_scanned (RrReport *r, gsize bytes)
 void
 rr_report_unchanged (RrReport *r)
 {
-  r->unchanged++;
+  r->tally.unchanged++;
 }
 
 static const char *
@@ -332,32 +392,18 @@ entry_text (const RrReportEntry *e, int width)
   return g_string_free (line, FALSE);
 }
 
+/* The entry's line: printed, or kept with the held entries. */
 static void
-emit (RrReport *r, Entry *e)
+put_line (RrReport *r, const char *line)
 {
-  if (e->action == RR_ACTION_REWRITE)
-    r->rewritten++;
-  else if (e->action == RR_ACTION_REFILE || e->action == RR_ACTION_COPY)
-    r->refiled++;
+  if (line == NULL)
+    return;
+  if (r->held == NULL)
+    fprintf (r->out, "%s\n", line);
+  else if (r->held_lines)
+    fprintf (r->held_lines, "%s\n", line);
   else
-    r->unchanged++;  /* delivered, but it stays where it was */
-  for (guint i = 0; i < e->routes->len; i++)
-    {
-      RouteCount *c = g_hash_table_lookup (r->routes, e->routes->pdata[i]);
-      if (c == NULL)
-        {
-          char *name = g_strdup (e->routes->pdata[i]);
-          c = g_new0 (RouteCount, 1);
-          g_ptr_array_add (r->order, name);
-          g_hash_table_insert (r->routes, name, c);
-        }
-      c->messages++;
-      c->bytes += e->bytes;
-    }
-  if (r->format == RR_REPORT_JSON)
-    fprintf (r->out, "%s\n", e->json);
-  else if (r->lines && !r->quiet)
-    fprintf (r->out, "%s\n", e->text);
+    g_string_append_printf (r->held_text, "%s\n", line);
 }
 
 void
@@ -379,28 +425,57 @@ rr_report_action (RrReport *r, const RrReportEntry *re)
     }
   if (r->format == RR_REPORT_JSON)
     e->json = entry_json (re, r->dry_run);
-  else if (r->lines)
+  else if (r->lines && !r->quiet)
     e->text = entry_text (re, terminal_width (r->out));
-  if (r->held)
-    g_ptr_array_add (r->held, e);
-  else
-    emit (r, e), entry_free (e);
+  tally_entry (r->held ? r->held : &r->tally, e);
+  put_line (r, e->json ? e->json : e->text);
+  entry_free (e);
 }
 
+/* Held entries are counted apart and their lines go to a temporary file,
+ * so that holding a large mbox's entries costs no memory. A dry run commits
+ * nothing, so it holds nothing. */
 void
 rr_report_hold (RrReport *r)
 {
-  if (r->held == NULL)
-    r->held = g_ptr_array_new_with_free_func (entry_free);
+  if (r->held || r->dry_run)
+    return;
+  r->held = g_new0 (Tally, 1);
+  tally_init (r->held);
+  if ((r->format == RR_REPORT_JSON || (r->lines && !r->quiet))
+      && (r->held_lines = tmpfile ()) == NULL)
+    r->held_text = g_string_new (NULL);
+}
+
+static void
+copy_held_lines (RrReport *r)
+{
+  char buf[65536];
+  size_t n;
+
+  if (r->held_text)
+    fwrite (r->held_text->str, 1, r->held_text->len, r->out);
+  if (r->held_lines == NULL || fflush (r->held_lines) != 0 || fseek (r->held_lines, 0, SEEK_SET) != 0)
+    return;
+  while ((n = fread (buf, 1, sizeof buf, r->held_lines)) > 0)
+    fwrite (buf, 1, n, r->out);
 }
 
 void
 rr_report_release (RrReport *r, gboolean done)
 {
-  g_autoptr (GPtrArray) held = g_steal_pointer (&r->held);
-
-  for (guint i = 0; done && held && i < held->len; i++)
-    emit (r, held->pdata[i]);
+  if (r->held == NULL)
+    return;
+  if (done)
+    {
+      tally_merge (&r->tally, r->held);
+      copy_held_lines (r);
+    }
+  tally_clear (r->held);
+  g_clear_pointer (&r->held, g_free);
+  g_clear_pointer (&r->held_lines, fclose);
+  if (r->held_text)
+    g_string_free (g_steal_pointer (&r->held_text), TRUE);
 }
 
 static void
@@ -447,9 +522,9 @@ print_json_summary (RrReport *r, double secs)
   json_builder_begin_object (b);
   add_string (b, "type", "summary");
   add_int (b, "scanned", r->scanned);
-  add_int (b, "rewritten", r->rewritten);
-  add_int (b, "refiled", r->refiled);
-  add_int (b, "unchanged", r->unchanged);
+  add_int (b, "rewritten", r->tally.rewritten);
+  add_int (b, "refiled", r->tally.refiled);
+  add_int (b, "unchanged", r->tally.unchanged);
   add_int (b, "skipped", r->skipped);
   add_int (b, "errors", r->errors->len);
   json_builder_set_member_name (b, "seconds");
@@ -458,11 +533,11 @@ print_json_summary (RrReport *r, double secs)
   json_builder_add_boolean_value (b, r->dry_run);
   json_builder_set_member_name (b, "routes");
   json_builder_begin_array (b);
-  for (guint i = 0; i < r->order->len; i++)
+  for (guint i = 0; i < r->tally.order->len; i++)
     {
-      RouteCount *c = g_hash_table_lookup (r->routes, r->order->pdata[i]);
+      RouteCount *c = g_hash_table_lookup (r->tally.routes, r->tally.order->pdata[i]);
       json_builder_begin_object (b);
-      add_string (b, "rule", r->order->pdata[i]);
+      add_string (b, "rule", r->tally.order->pdata[i]);
       add_int (b, "messages", c->messages);
       add_int (b, "bytes", (gint64) c->bytes);
       json_builder_end_object (b);
@@ -480,7 +555,7 @@ log_summary (RrReport *r, double secs)
     return;
   syslog (r->errors->len ? LOG_WARNING : LOG_INFO,
           "%s%u scanned, %u rewritten, %u refiled, %u unchanged, %u skipped, %u errors, %.2f s",
-          r->dry_run ? "dry run: " : "", r->scanned, r->rewritten, r->refiled, r->unchanged,
+          r->dry_run ? "dry run: " : "", r->scanned, r->tally.rewritten, r->tally.refiled, r->tally.unchanged,
           r->skipped, r->errors->len, secs);
 }
 
@@ -495,17 +570,17 @@ rr_report_print_summary (RrReport *r)
     print_json_summary (r, secs);
   if (r->quiet || r->format == RR_REPORT_JSON)
     return fflush (r->out), (void) 0;
-  for (guint i = 0; r->lines && i < r->order->len; i++)
+  for (guint i = 0; r->lines && i < r->tally.order->len; i++)
     {
-      RouteCount *c = g_hash_table_lookup (r->routes, r->order->pdata[i]);
+      RouteCount *c = g_hash_table_lookup (r->tally.routes, r->tally.order->pdata[i]);
       fprintf (r->out, "%s%s: %u message%s, %" G_GUINT64_FORMAT " bytes\n",
-               r->dry_run ? "would route " : "routed ", (char *) r->order->pdata[i],
+               r->dry_run ? "would route " : "routed ", (char *) r->tally.order->pdata[i],
                c->messages, c->messages == 1 ? "" : "s", c->bytes);
     }
   fprintf (r->out,
            "reroute: %s%u scanned, %u rewritten, %u refiled, %u unchanged, %u skipped, %u errors, %.2f s\n",
-           r->dry_run ? "dry run, nothing changed: " : "", r->scanned, r->rewritten, r->refiled,
-           r->unchanged, r->skipped, r->errors->len, secs);
+           r->dry_run ? "dry run, nothing changed: " : "", r->scanned, r->tally.rewritten, r->tally.refiled,
+           r->tally.unchanged, r->skipped, r->errors->len, secs);
   fflush (r->out);
 }
 
