@@ -224,6 +224,17 @@ rr_fs_open (const char *path, int flags, mode_t mode)
 }
 
 int
+rr_fs_link_fd (int fd, const char *path)
+{
+  char proc[64];
+
+  if (fault ("link"))
+    return -1;
+  g_snprintf (proc, sizeof proc, "/proc/self/fd/%d", fd);
+  return linkat (AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
+}
+
+int
 rr_fs_unlink (const char *path)
 {
   return fault ("unlink") ? -1 : unlink (path);
