@@ -164,16 +164,18 @@ step_into (int dirfd, const char *at, const char *name, const RrDeliverOptions *
     return fd;
   if (errno == ELOOP || errno == ENOTDIR)
     return unsafe (error, at, name), -1;
-  if (errno != ENOENT || (rr_fs_mkdirat (dirfd, name, 0700) != 0 && errno != EEXIST))
+  if (errno == ENOENT && (rr_fs_mkdirat (dirfd, name, 0700) == 0 || errno == EEXIST))
+    fd = openat (dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
+    return unsafe (error, at, name), -1;
+  if (fd < 0)
     {
+      /* an I/O error is not a symlink in the way: reported as such */
       int e = errno;
       g_set_error (error, RR_DELIVER_ERROR, RR_DELIVER_ERROR_CREATE, "cannot create %s/%s: %s",
                    at, name, g_strerror (e));
       return -1;
     }
-  fd = openat (dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0)
-    return unsafe (error, at, name), -1;
   if (fstat (dirfd, &parent) == 0)
     give_owner (fd, &parent, opt);
   return fd;
@@ -185,6 +187,7 @@ rr_deliver_prepare (const char *root, const char *path, gboolean maildir,
 {
   g_autofree char *rel = NULL;
   g_auto (GStrv) parts = NULL;
+  g_autoptr (GString) at = NULL;
   guint n;
   int fd;
 
@@ -197,6 +200,7 @@ rr_deliver_prepare (const char *root, const char *path, gboolean maildir,
   n = g_strv_length (parts);
   if (!maildir && n > 0)
     n--;  /* the last part is the mbox file itself */
+  at = g_string_new (root);
   for (guint i = 0; i < n + (maildir ? 3 : 0) && fd >= 0; i++)
     {
       static const char *const subs[] = { "cur", "new", "tmp" };
@@ -204,11 +208,13 @@ rr_deliver_prepare (const char *root, const char *path, gboolean maildir,
       int next;
       if (name[0] == '\0')
         continue;
-      next = step_into (fd, root, name, opt, error);
+      next = step_into (fd, at->str, name, opt, error);
       if (i < n || next < 0)
         close (fd), fd = next;
       else
         close (next);  /* cur/new/tmp: siblings, stay in the Maildir */
+      if (i < n)
+        g_string_append_printf (at, "/%s", name);  /* for messages: where we are */
     }
   if (fd < 0)
     return FALSE;
