@@ -363,26 +363,42 @@ void
 rr_deliver_mbox_frame (GString *out, const char *from_line, const char *msg, gsize len,
                        RrMboxFormat format)
 {
-  g_autoptr (GString) body = g_string_sized_new (len + 64);
+  gsize escapes = 0, at = out->len, body_start, body_len;
+  char line[64];
 
+  /* Written straight into @out, sized once: a framed copy of a large
+   * message is the only one made here (memory stays near the message). */
+  for (gsize p = 0; p < len;)
+    {
+      const char *nl = memchr (msg + p, '\n', len - p);
+      gsize end = nl ? (gsize) (nl - msg) + 1 : len;
+      escapes += needs_escape (msg + p, end - p, format);
+      p = end;
+    }
+  body_len = len + escapes + (len == 0 || msg[len - 1] != '\n');
+  g_string_set_size (out, at + strlen (from_line) + sizeof line + body_len + 2);
+  g_string_truncate (out, at);  /* keeps the room: no realloc below */
+  g_string_append (out, from_line);
+  if (!g_str_has_suffix (from_line, "\n"))
+    g_string_append_c (out, '\n');
+  body_start = out->len;
   for (gsize p = 0; p < len;)
     {
       const char *nl = memchr (msg + p, '\n', len - p);
       gsize end = nl ? (gsize) (nl - msg) + 1 : len;
       if (needs_escape (msg + p, end - p, format))
-        g_string_append_c (body, '>');
-      g_string_append_len (body, msg + p, end - p);
+        g_string_append_c (out, '>');
+      g_string_append_len (out, msg + p, end - p);
       p = end;
     }
-  if (body->len == 0 || body->str[body->len - 1] != '\n')
-    g_string_append_c (body, '\n');
-  g_string_append (out, from_line);
-  if (!g_str_has_suffix (from_line, "\n"))
+  if (out->len == body_start || out->str[out->len - 1] != '\n')
     g_string_append_c (out, '\n');
   /* mboxcl counts the body as stored, escaping included */
   if (format == RR_MBOX_FORMAT_CL || format == RR_MBOX_FORMAT_CL2)
-    g_string_append_printf (out, "Content-Length: %" G_GSIZE_FORMAT "\n",
-                            body->len - body_offset (body->str, body->len));
-  g_string_append_len (out, body->str, body->len);
+    {
+      g_snprintf (line, sizeof line, "Content-Length: %" G_GSIZE_FORMAT "\n",
+                  body_len - body_offset (out->str + body_start, body_len));
+      g_string_insert (out, body_start, line);
+    }
   g_string_append_c (out, '\n');
 }
