@@ -716,15 +716,22 @@ static gboolean
 looks_like_mbox (const char *path, RrReport *report)
 {
   char head[8];
-  ssize_t n;
+  ssize_t n = -1;
   int fd = open (path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 
-  if (fd < 0)
-    return not_spool (report, path, g_strerror (errno));
-  n = read (fd, head, sizeof head);
-  close (fd);
+  if (fd >= 0)
+    n = read (fd, head, sizeof head);
   if (n < 0)
-    return not_spool (report, path, g_strerror (errno));
+    {
+      /* A spool we cannot read is an I/O error (74), not "not a spool". */
+      g_autoptr (GError) error = NULL;
+      rr_fs_set_error (&error, fd < 0 ? "cannot open" : "cannot read", path);
+      rr_report_error (report, NULL, error);
+    }
+  if (fd >= 0)
+    close (fd);
+  if (n < 0)
+    return FALSE;
   if (!rr_mbox_sniff (head, n))
     return not_spool (report, path, "neither a Maildir nor an mbox (no From_ line at its start)");
   return TRUE;

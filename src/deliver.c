@@ -164,16 +164,18 @@ step_into (int dirfd, const char *at, const char *name, const RrDeliverOptions *
     return fd;
   if (errno == ELOOP || errno == ENOTDIR)
     return unsafe (error, at, name), -1;
-  if (errno != ENOENT || (rr_fs_mkdirat (dirfd, name, 0700) != 0 && errno != EEXIST))
+  if (errno == ENOENT && (rr_fs_mkdirat (dirfd, name, 0700) == 0 || errno == EEXIST))
+    fd = openat (dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
+    return unsafe (error, at, name), -1;
+  if (fd < 0)
     {
+      /* an I/O error is not a symlink in the way: reported as such */
       int e = errno;
       g_set_error (error, RR_DELIVER_ERROR, RR_DELIVER_ERROR_CREATE, "cannot create %s/%s: %s",
                    at, name, g_strerror (e));
       return -1;
     }
-  fd = openat (dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0)
-    return unsafe (error, at, name), -1;
   if (fstat (dirfd, &parent) == 0)
     give_owner (fd, &parent, opt);
   return fd;
@@ -185,6 +187,7 @@ rr_deliver_prepare (const char *root, const char *path, gboolean maildir,
 {
   g_autofree char *rel = NULL;
   g_auto (GStrv) parts = NULL;
+  g_autoptr (GString) at = NULL;
   guint n;
   int fd;
 
@@ -197,6 +200,7 @@ rr_deliver_prepare (const char *root, const char *path, gboolean maildir,
   n = g_strv_length (parts);
   if (!maildir && n > 0)
     n--;  /* the last part is the mbox file itself */
+  at = g_string_new (root);
   for (guint i = 0; i < n + (maildir ? 3 : 0) && fd >= 0; i++)
     {
       static const char *const subs[] = { "cur", "new", "tmp" };
@@ -204,11 +208,13 @@ rr_deliver_prepare (const char *root, const char *path, gboolean maildir,
       int next;
       if (name[0] == '\0')
         continue;
-      next = step_into (fd, root, name, opt, error);
+      next = step_into (fd, at->str, name, opt, error);
       if (i < n || next < 0)
         close (fd), fd = next;
       else
         close (next);  /* cur/new/tmp: siblings, stay in the Maildir */
+      if (i < n)
+        g_string_append_printf (at, "/%s", name);  /* for messages: where we are */
     }
   if (fd < 0)
     return FALSE;
@@ -382,26 +388,42 @@ void
 rr_deliver_mbox_frame (GString *out, const char *from_line, const char *msg, gsize len,
                        RrMboxFormat format)
 {
-  g_autoptr (GString) body = g_string_sized_new (len + 64);
+  gsize escapes = 0, at = out->len, body_start, body_len;
+  char line[64];
 
+  /* Written straight into @out, sized once: a framed copy of a large
+   * message is the only one made here (memory stays near the message). */
+  for (gsize p = 0; p < len;)
+    {
+      const char *nl = memchr (msg + p, '\n', len - p);
+      gsize end = nl ? (gsize) (nl - msg) + 1 : len;
+      escapes += needs_escape (msg + p, end - p, format);
+      p = end;
+    }
+  body_len = len + escapes + (len == 0 || msg[len - 1] != '\n');
+  g_string_set_size (out, at + strlen (from_line) + sizeof line + body_len + 2);
+  g_string_truncate (out, at);  /* keeps the room: no realloc below */
+  g_string_append (out, from_line);
+  if (!g_str_has_suffix (from_line, "\n"))
+    g_string_append_c (out, '\n');
+  body_start = out->len;
   for (gsize p = 0; p < len;)
     {
       const char *nl = memchr (msg + p, '\n', len - p);
       gsize end = nl ? (gsize) (nl - msg) + 1 : len;
       if (needs_escape (msg + p, end - p, format))
-        g_string_append_c (body, '>');
-      g_string_append_len (body, msg + p, end - p);
+        g_string_append_c (out, '>');
+      g_string_append_len (out, msg + p, end - p);
       p = end;
     }
-  if (body->len == 0 || body->str[body->len - 1] != '\n')
-    g_string_append_c (body, '\n');
-  g_string_append (out, from_line);
-  if (!g_str_has_suffix (from_line, "\n"))
+  if (out->len == body_start || out->str[out->len - 1] != '\n')
     g_string_append_c (out, '\n');
   /* mboxcl counts the body as stored, escaping included */
   if (format == RR_MBOX_FORMAT_CL || format == RR_MBOX_FORMAT_CL2)
-    g_string_append_printf (out, "Content-Length: %" G_GSIZE_FORMAT "\n",
-                            body->len - body_offset (body->str, body->len));
-  g_string_append_len (out, body->str, body->len);
+    {
+      g_snprintf (line, sizeof line, "Content-Length: %" G_GSIZE_FORMAT "\n",
+                  body_len - body_offset (out->str + body_start, body_len));
+      g_string_insert (out, body_start, line);
+    }
   g_string_append_c (out, '\n');
 }

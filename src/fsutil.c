@@ -35,44 +35,180 @@ static _Thread_local int last_errno;
 #ifdef RR_FAULT_INJECTION
 /* Test build only: REROUTE_FAULT=kill:N kills the process just before its
  * Nth file-system mutation; REROUTE_FAULT=OP:N:ERRNO makes the Nth call of
- * OP (open write fsync rename link unlink mkdir) fail with ERRNO. This is how
- * the tests make crashes and full disks really happen at every step. */
+ * OP (open write fsync rename link unlink mkdir, and read) fail with ERRNO;
+ * REROUTE_FAULT=count prints, at exit, how many calls of each OP the run
+ * made ("reroute-fault: calls: open=N read=N ... kill=N", kill the number
+ * of mutations), so that a test can sweep N over every one of them. This is
+ * how the tests make crashes and full disks really happen at every step.
+ *
+ * Mutations are the creating opens, writes, fsyncs, renames, links,
+ * unlinks and mkdirs made through this file. cmd/reroute-fault is also
+ * linked with -Wl,--wrap for open, openat, read and pread (RR_FAULT_WRAP,
+ * below), so that every open (for reading too, and of directories to fsync
+ * them) and every read of the library's code counts as an "open" or a
+ * "read" call and can fail; those are not mutations. There, two more:
+ * REROUTE_FAULT=open:=NAME:ERRNO makes the opens of a file named NAME fail
+ * (an unreadable message), and REROUTE_FAULT=move:NAME moves a file NAME in
+ * a new/ directory to ../cur/NAME:2,S just before it is opened, as a MUA
+ * does between our readdir and our open. */
 #include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
 
 static const struct { const char *name; int value; } errnos[] = {
   { "ENOSPC", ENOSPC }, { "EIO", EIO }, { "EACCES", EACCES }, { "EDQUOT", EDQUOT },
   { "EROFS", EROFS }, { "EPERM", EPERM },
 };
 
-static gboolean
-fault (const char *op)
+static const char *const fault_ops[] = { "open", "read", "write", "fsync", "rename", "link",
+                                         "unlink", "mkdir" };
+static guint fault_calls[G_N_ELEMENTS (fault_ops)];
+static guint fault_mutations;
+
+static void
+print_fault_counts (void)
 {
-  static gint total;
-  static GHashTable *counts;
-  const char *spec = g_getenv ("REROUTE_FAULT");
-  g_auto (GStrv) f = NULL;
-  guint n;
+  fprintf (stderr, "reroute-fault: calls:");
+  for (guint i = 0; i < G_N_ELEMENTS (fault_ops); i++)
+    fprintf (stderr, " %s=%u", fault_ops[i], fault_calls[i]);
+  fprintf (stderr, " kill=%u\n", fault_mutations);
+}
+
+static gboolean
+set_fault_errno (const char *name)
+{
+  errno = EIO;
+  for (guint k = 0; k < G_N_ELEMENTS (errnos); k++)
+    if (strcmp (name, errnos[k].name) == 0)
+      errno = errnos[k].value;
+  return TRUE;
+}
+
+/* Counts a call of @op; TRUE (with errno set) when it is the one to fail. */
+static gboolean
+fault_call (const char *op, gboolean mutation)
+{
+  static gboolean counting;
+  const char *spec = getenv ("REROUTE_FAULT");  /* read each time: unit tests change it */
+  const char *colon, *colon2;
+  guint i = 0, n;
+  gsize len;
 
   if (spec == NULL)
     return FALSE;
-  f = g_strsplit (spec, ":", 3);
-  n = g_atomic_int_add (&total, 1) + 1;
-  if (g_strcmp0 (f[0], "kill") == 0 && f[1] && strtoul (f[1], NULL, 10) == n)
+  while (strcmp (fault_ops[i], op) != 0)
+    i++;
+  n = ++fault_calls[i];
+  if (mutation)
+    fault_mutations++;
+  if (strcmp (spec, "count") == 0 && !counting)
+    counting = TRUE, atexit (print_fault_counts);
+  if (mutation && g_str_has_prefix (spec, "kill:")
+      && strtoul (spec + 5, NULL, 10) == fault_mutations)
     raise (SIGKILL);
-  if (g_strcmp0 (f[0], op) != 0 || !f[1] || !f[2])
+  colon = strchr (spec, ':');
+  len = colon ? (gsize) (colon - spec) : 0;
+  if (len != strlen (op) || strncmp (spec, op, len) != 0
+      || (colon2 = strchr (colon + 1, ':')) == NULL || strtoul (colon + 1, NULL, 10) != n)
     return FALSE;
-  if (counts == NULL)
-    counts = g_hash_table_new (g_str_hash, g_str_equal);
-  n = GPOINTER_TO_UINT (g_hash_table_lookup (counts, op)) + 1;
-  g_hash_table_insert (counts, (gpointer) op, GUINT_TO_POINTER (n));
-  if (strtoul (f[1], NULL, 10) != n)
-    return FALSE;
-  errno = EIO;
-  for (guint i = 0; i < G_N_ELEMENTS (errnos); i++)
-    if (strcmp (f[2], errnos[i].name) == 0)
-      errno = errnos[i].value;
-  return TRUE;
+  return set_fault_errno (colon2 + 1);
 }
+#define fault(op) fault_call (op, TRUE)
+
+#ifdef RR_FAULT_WRAP
+/* -Wl,--wrap=open,--wrap=openat,--wrap=read,--wrap=pread: the library's
+ * calls come here first (our own creating opens below count once, in
+ * rr_fs_open). */
+int __real_open (const char *path, int flags, ...);
+int __real_openat (int dirfd, const char *path, int flags, ...);
+ssize_t __real_read (int fd, void *buf, size_t len);
+ssize_t __real_pread (int fd, void *buf, size_t len, off_t at);
+int __wrap_open (const char *path, int flags, ...);
+int __wrap_openat (int dirfd, const char *path, int flags, ...);
+ssize_t __wrap_read (int fd, void *buf, size_t len);
+ssize_t __wrap_pread (int fd, void *buf, size_t len, off_t at);
+
+static gboolean
+creating (int flags)
+{
+  return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
+}
+
+/* open:=NAME:ERRNO and move:NAME, for an open for reading of @path. */
+static gboolean
+fault_named (const char *path)
+{
+  const char *spec = getenv ("REROUTE_FAULT");
+  g_autofree char *base = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree char *to = NULL;
+  const char *last;
+
+  if (spec == NULL || !(g_str_has_prefix (spec, "open:=") || g_str_has_prefix (spec, "move:")))
+    return FALSE;
+  base = g_path_get_basename (path);
+  last = strrchr (spec, ':');  /* NAME may hold ':' */
+  if (g_str_has_prefix (spec, "open:=") && last > spec + 6
+      && strlen (base) == (gsize) (last - spec - 6) && strncmp (spec + 6, base, last - spec - 6) == 0)
+    return set_fault_errno (last + 1);
+  if (g_str_has_prefix (spec, "move:") && strcmp (spec + 5, base) == 0)
+    {
+      dir = g_path_get_dirname (path);
+      if (g_str_has_suffix (dir, "/new"))
+        {
+          to = g_strdup_printf ("%.*s/cur/%s:2,S", (int) strlen (dir) - 4, dir, base);
+          (void) !rename (path, to);
+        }
+    }
+  return FALSE;
+}
+
+static mode_t
+open_mode (int flags, va_list ap)
+{
+  return creating (flags) ? (mode_t) va_arg (ap, int) : 0;
+}
+
+int
+__wrap_open (const char *path, int flags, ...)
+{
+  va_list ap;
+  mode_t mode;
+
+  va_start (ap, flags);
+  mode = open_mode (flags, ap);
+  va_end (ap);
+  if ((!creating (flags) && fault_named (path)) || fault_call ("open", creating (flags)))
+    return -1;
+  return __real_open (path, flags, mode);
+}
+
+int
+__wrap_openat (int dirfd, const char *path, int flags, ...)
+{
+  va_list ap;
+  mode_t mode;
+
+  va_start (ap, flags);
+  mode = open_mode (flags, ap);
+  va_end (ap);
+  if ((!creating (flags) && fault_named (path)) || fault_call ("open", creating (flags)))
+    return -1;
+  return __real_openat (dirfd, path, flags, mode);
+}
+
+ssize_t
+__wrap_read (int fd, void *buf, size_t len)
+{
+  return fault_call ("read", FALSE) ? -1 : __real_read (fd, buf, len);
+}
+
+ssize_t
+__wrap_pread (int fd, void *buf, size_t len, off_t at)
+{
+  return fault_call ("read", FALSE) ? -1 : __real_pread (fd, buf, len, at);
+}
+#endif
 #else
 #define fault(op) FALSE
 #endif
@@ -80,9 +216,22 @@ fault (const char *op)
 int
 rr_fs_open (const char *path, int flags, mode_t mode)
 {
+#ifndef RR_FAULT_WRAP  /* else the wrapped open(2) counts the call */
   if ((flags & O_CREAT) && fault ("open"))
     return -1;
+#endif
   return open (path, flags, mode);
+}
+
+int
+rr_fs_link_fd (int fd, const char *path)
+{
+  char proc[64];
+
+  if (fault ("link"))
+    return -1;
+  g_snprintf (proc, sizeof proc, "/proc/self/fd/%d", fd);
+  return linkat (AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
 }
 
 int

@@ -67,6 +67,9 @@ int rr_fs_mkdirat (int dirfd, const char *name, mode_t mode);
 /* write(2) until all of @len is written; -1 with errno on failure. */
 int rr_fs_write_all (int fd, const void *data, gsize len);
 int rr_fs_fsync (int fd);
+/* Gives the unnamed file @fd (opened with O_TMPFILE) the name @path, never
+ * replacing one (EEXIST); ENOENT also when /proc is not mounted. */
+int rr_fs_link_fd (int fd, const char *path);
 
 /* This host's name as it goes into Maildir file names (transfer none). */
 const char *rr_fs_hostname (void);

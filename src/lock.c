@@ -64,17 +64,45 @@ is_stale (const char *dotlock, guint stale, char **why)
   return FALSE;
 }
 
+/* The dotlock is made with our PID already in it: written to an unnamed
+ * file (O_TMPFILE), then linked to its name. A kill at any moment thus never
+ * leaves an empty dotlock, which no PID check could clear and which would
+ * hold off every MDA and rerun for --stale-lock seconds. Where the file
+ * system has no O_TMPFILE (NFS) or /proc is missing: O_EXCL, then the PID. */
 static gboolean
 create_dotlock (RrLock *lock, const char *dotlock, GError **error)
 {
+  g_autofree char *dir = g_path_get_dirname (dotlock);
   char pid[32];
-  int fd = rr_fs_open (dotlock, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-  int n;
+  int n = snprintf (pid, sizeof pid, "%ld\n", (long) getpid ());
+  int fd = rr_fs_open (dir, O_WRONLY | O_TMPFILE | O_CLOEXEC, 0644);
 
+  if (fd < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+    return FALSE;
+  if (fd >= 0)
+    {
+      int e;
+      if (rr_fs_write_all (fd, pid, n) != 0)
+        {
+          set_io_error (error, "cannot write", dotlock);
+          close (fd);
+          return FALSE;
+        }
+      e = rr_fs_link_fd (fd, dotlock) == 0 ? 0 : errno;
+      close (fd);
+      if (e == 0)
+        {
+          lock->dotlock = g_strdup (dotlock);
+          return TRUE;
+        }
+      errno = e;
+      if (e != ENOENT)  /* EEXIST: busy */
+        return FALSE;
+    }
+  fd = rr_fs_open (dotlock, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0)
     return FALSE;
-  n = snprintf (pid, sizeof pid, "%ld\n", (long) getpid ());
-  if (write (fd, pid, n) != n || close (fd) != 0)
+  if (rr_fs_write_all (fd, pid, n) != 0 || close (fd) != 0)
     {
       set_io_error (error, "cannot write", dotlock);
       unlink (dotlock);

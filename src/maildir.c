@@ -243,12 +243,23 @@ rr_maildir_replace (const RrMaildirEntry *e, const struct stat *st,
     return FALSE;
   name = rr_maildir_name_with_sizes (e->name, size, wsize);
   path = g_build_filename (e->folder, e->sub, name, NULL);
-  if (!rr_new_file_rename (nf, path, error))
-    return FALSE;
   if (strcmp (name, e->name) == 0)
-    return TRUE;
+    return rr_new_file_rename (nf, path, error);
+  /* Under a new name, the old file stays until the new one is durable. When
+   * a step fails, the new name is taken back (a cleanup, never faulted), so
+   * that the message is not left there twice; a rerun does it again. */
+  if (!rr_new_file_rename (nf, path, error))
+    {
+      if (!g_file_test (rr_new_file_get_path (nf), G_FILE_TEST_EXISTS))
+        unlink (path);  /* renamed, but not durable */
+      return FALSE;
+    }
   if (rr_fs_unlink (e->path) != 0 && errno != ENOENT)
-    return rr_fs_set_error (error, "cannot remove", e->path);
+    {
+      rr_fs_set_error (error, "cannot remove", e->path);
+      unlink (path);
+      return FALSE;
+    }
   g_free (tmp);
   tmp = g_path_get_dirname (e->path);
   return rr_fs_sync_dir (tmp, error);

@@ -476,6 +476,13 @@ Test (maildir, replace_fsync_failure_leaves_the_message)
   assert_replace_fails_cleanly ("fsync:1:EIO", TRUE, G_IO_ERROR_FAILED);
 }
 
+/* The new name is published but its directory cannot be synced: it is
+ * taken back, not left beside the old one. */
+Test (maildir, replace_directory_fsync_failure_leaves_the_message_once)
+{
+  assert_replace_fails_cleanly ("fsync:2:EIO", TRUE, G_IO_ERROR_FAILED);
+}
+
 Test (maildir, replace_create_failure_leaves_the_message)
 {
   assert_replace_fails_cleanly ("open:1:EACCES", TRUE, G_IO_ERROR_PERMISSION_DENIED);
@@ -486,9 +493,9 @@ Test (maildir, replace_mkdir_tmp_failure_leaves_the_message)
   assert_replace_fails_cleanly ("mkdir:1:EROFS", FALSE, G_IO_ERROR_READ_ONLY);
 }
 
-/* The old name cannot be removed after the new one is published: both are
- * there (as after a crash at that instant), and a rerun on the old entry
- * ends with one copy under the new name. */
+/* The old name cannot be removed after the new one is published: the new
+ * one is taken back. A crash at that instant leaves both, and a rerun on the
+ * old entry ends with one copy under the new name. */
 Test (maildir, replace_interrupted_before_unlink_is_finished_by_a_rerun)
 {
   g_autofree char *md = make_maildir ("md", TRUE);
@@ -499,16 +506,22 @@ Test (maildir, replace_interrupted_before_unlink_is_finished_by_a_rerun)
   const char *parts[] = { "fresh\n", NULL };
   GError *error = NULL;
 
+  /* The old name cannot be removed: the new one is taken back, so that the
+   * message is not there twice. */
   cr_assert (g_setenv ("REROUTE_FAULT", "unlink:1:EIO", TRUE));
   cr_assert_not (replace (m, parts, &error));
   cr_assert_not_null (error);
   g_clear_error (&error);
+  g_autofree char *once = rr_test_listing (cur);
+  cr_assert_str_eq (once, "1.M2P3.host,S=4:2,S");
+  rr_test_assert_file (m->path, "old\n", 4);
+  g_unsetenv ("REROUTE_FAULT");
+
+  /* A kill between the rename and the unlink leaves both names: a rerun
+   * ends with the new one only. */
+  cr_assert (g_file_set_contents (new_path, "fresh\n", 6, NULL));
   g_autofree char *both = rr_test_listing (cur);
   cr_assert_str_eq (both, "1.M2P3.host,S=4:2,S 1.M2P3.host,S=6:2,S");
-  rr_test_assert_file (m->path, "old\n", 4);
-  rr_test_assert_file (new_path, "fresh\n", 6);
-
-  g_unsetenv ("REROUTE_FAULT");
   cr_assert (replace (m, parts, &error), "%s", error ? error->message : "");
   g_autofree char *one = rr_test_listing (cur);
   cr_assert_str_eq (one, "1.M2P3.host,S=6:2,S");

@@ -28,6 +28,7 @@ typedef struct {
   char *target;      /* new/NAME or cur/NAME:2,FLAGS */
   char *dir;         /* the Maildir */
   char *name;        /* NAME, for the Maildir's set of names */
+  gboolean linked;   /* published by this run (not found there already) */
 } Pending;
 
 static void
@@ -207,13 +208,16 @@ distinct_dirs (GPtrArray *pending)
   return dirs;
 }
 
-/* The links of a batch whose directories could not be made durable are
- * taken back: the caller keeps the sources, and a rerun delivers again. */
+/* The links of a batch that could not be published whole, or whose
+ * directories could not be made durable, are taken back: the caller keeps
+ * the sources, and a rerun delivers again. Only what this run linked: a
+ * name that was there already is another run's delivery. */
 static void
 unpublish (GPtrArray *pending)
 {
   for (guint i = 0; i < pending->len; i++)
-    unlink (((Pending *) pending->pdata[i])->target);
+    if (((Pending *) pending->pdata[i])->linked)
+      unlink (((Pending *) pending->pdata[i])->target);
 }
 
 gboolean
@@ -250,9 +254,13 @@ rr_refile_flush (RrRefile *rf, GError **error)
        * message, delivered before: link(2) never replaces it. The name is
        * not added to the mailbox's list: a run meets each name once, and
        * the list of a big refile would grow with it. */
-      if (!rr_new_file_link_unsynced (d->nf, d->target, &local)
-          && rr_fs_last_errno () != EEXIST)
-        return g_propagate_error (error, g_steal_pointer (&local)), FALSE;
+      d->linked = rr_new_file_link_unsynced (d->nf, d->target, &local);
+      if (!d->linked && rr_fs_last_errno () != EEXIST)
+        {
+          /* linked, but its temporary name stayed: taken back too */
+          d->linked = g_file_test (d->target, G_FILE_TEST_EXISTS);
+          return unpublish (pending), g_propagate_error (error, g_steal_pointer (&local)), FALSE;
+        }
     }
   for (guint i = 0; i < dirs->len; i++)
     if (!rr_fs_sync_dir (dirs->pdata[i], error))
@@ -419,6 +427,7 @@ rr_refile_deliver (RrRefile *rf, const RrRefileSource *src, const GPtrArray *can
 {
   g_autoptr (GString) plain = src->unescape ? unescape (msg, len) : NULL;
   gboolean maildir = g_str_has_suffix (rf->opt->template, "/");
+  guint queued = rf->pending->len;
 
   if (plain)
     msg = plain->str, len = plain->len;
@@ -439,8 +448,10 @@ rr_refile_deliver (RrRefile *rf, const RrRefileSource *src, const GPtrArray *can
         }
       else
         ok = deliver_mbox (rf, src, path, key, msg, len, error);
+      /* The message stays in the source: its Maildir deliveries to the
+       * other users are dropped, not published (a rerun makes them all). */
       if (!ok)
-        return FALSE;
+        return g_ptr_array_set_size (rf->pending, queued), FALSE;
     }
   return TRUE;
 }
