@@ -460,14 +460,22 @@ maildir_folder_error (const RrMaildirEntry *e G_GNUC_UNUSED, gpointer data, GErr
   return TRUE;
 }
 
+static gboolean
+maildir_dir (const RrMaildirEntry *e G_GNUC_UNUSED, gpointer data, GError **error G_GNUC_UNUSED)
+{
+  rr_ahead_drain (((Batch *) data)->ahead);
+  return TRUE;
+}
+
 static void
 run_maildir (Batch *b, const char *path)
 {
   g_autoptr (GError) error = NULL;
 
   b->ahead = rr_ahead_new (b->jobs, 32 * b->jobs, maildir_work, maildir_done, b);
-  if (!rr_maildir_walk (path, b->opt->recurse, maildir_message, maildir_folder_error, b,
-                        &error) && error)
+  if (!rr_maildir_walk (path, b->opt->recurse, maildir_message, maildir_folder_error,
+                        maildir_dir, b, &error)
+      && error)
     {
       rr_ahead_drain (b->ahead);
       rr_report_error (b->report, path, error);

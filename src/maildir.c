@@ -51,14 +51,23 @@ compare_names (gconstpointer a, gconstpointer b)
   return strcmp (*(const char *const *) a, *(const char *const *) b);
 }
 
+typedef struct {
+  RrMaildirFunc func, on_error, on_dir;
+  gpointer data;
+} Walk;
+
 static gboolean
-walk_sub (const char *folder, const char *sub, RrMaildirFunc func, RrMaildirFunc on_error,
-          gpointer data, GError **error)
+walk_sub (const char *folder, const char *sub, const Walk *w, GError **error)
 {
   g_autofree char *dir = g_build_filename (folder, sub, NULL);
   g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  DIR *d = opendir (dir);
+  RrMaildirEntry at = { folder, sub, NULL, dir };
+  DIR *d;
   struct dirent *de;
+
+  if (w->on_dir && !w->on_dir (&at, w->data, error))
+    return FALSE;
+  d = opendir (dir);
 
   if (d == NULL)
     {
@@ -67,7 +76,8 @@ walk_sub (const char *folder, const char *sub, RrMaildirFunc func, RrMaildirFunc
       if (errno == ENOENT)
         return TRUE;
       rr_fs_set_error (&local, "cannot read folder", dir);
-      return on_error (&e, data, &local) || (g_propagate_error (error, g_steal_pointer (&local)), FALSE);
+      return w->on_error (&e, w->data, &local)
+             || (g_propagate_error (error, g_steal_pointer (&local)), FALSE);
     }
   while ((de = readdir (d)) != NULL)
     if (de->d_name[0] != '.')
@@ -80,29 +90,28 @@ walk_sub (const char *folder, const char *sub, RrMaildirFunc func, RrMaildirFunc
     {
       g_autofree char *path = g_build_filename (dir, names->pdata[i], NULL);
       RrMaildirEntry e = { folder, sub, names->pdata[i], path };
-      if (!func (&e, data, error))
+      if (!w->func (&e, w->data, error))
         return FALSE;
     }
   return TRUE;
 }
 
 static gboolean
-walk_folder (const char *folder, RrMaildirFunc func, RrMaildirFunc on_error, gpointer data,
-             GError **error)
+walk_folder (const char *folder, const Walk *w, GError **error)
 {
-  return walk_sub (folder, "new", func, on_error, data, error)
-         && walk_sub (folder, "cur", func, on_error, data, error);
+  return walk_sub (folder, "new", w, error) && walk_sub (folder, "cur", w, error);
 }
 
 gboolean
 rr_maildir_walk (const char *root, gboolean recurse, RrMaildirFunc func,
-                 RrMaildirFunc on_error, gpointer data, GError **error)
+                 RrMaildirFunc on_error, RrMaildirFunc on_dir, gpointer data, GError **error)
 {
   g_autoptr (GPtrArray) subs = g_ptr_array_new_with_free_func (g_free);
+  Walk w = { func, on_error, on_dir, data };
   DIR *d;
   struct dirent *de;
 
-  if (!walk_folder (root, func, on_error, data, error))
+  if (!walk_folder (root, &w, error))
     return FALSE;
   if (!recurse || (d = opendir (root)) == NULL)
     return TRUE;
@@ -113,7 +122,7 @@ rr_maildir_walk (const char *root, gboolean recurse, RrMaildirFunc func,
   g_ptr_array_sort (subs, compare_names);
   for (guint i = 0; i < subs->len; i++)
     if (rr_maildir_is_maildir (subs->pdata[i])
-        && !walk_folder (subs->pdata[i], func, on_error, data, error))
+        && !walk_folder (subs->pdata[i], &w, error))
       return FALSE;
   return TRUE;
 }

@@ -33,9 +33,13 @@ gboolean rr_maildir_is_maildir (const char *path);
 /* Calls @func for every message in new/ and cur/ of @root and, when
  * @recurse, of its Maildir++ subfolders (".Name"). Names starting with '.'
  * are not messages. Errors reading one folder are passed to @on_error
- * and the walk goes on. */
+ * and the walk goes on. @on_dir, when not NULL, is called before each
+ * new/ or cur/ is read, with the entry's name NULL and its path the
+ * directory's: a caller reading ahead finishes the last directory there,
+ * so that a message moved from new/ to cur/ meanwhile is met in cur/. */
 gboolean rr_maildir_walk (const char *root, gboolean recurse, RrMaildirFunc func,
-                          RrMaildirFunc on_error, gpointer data, GError **error);
+                          RrMaildirFunc on_error, RrMaildirFunc on_dir, gpointer data,
+                          GError **error);
 
 /* The name with its ",S=" and ",W=" fields (if any, before the info part)
  * set to @size and @wsize. (transfer full) */

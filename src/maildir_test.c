@@ -191,11 +191,40 @@ Test (maildir, walk_order_and_subfolders)
   Walk w = { g_string_new (NULL), root, 0, 0, g_string_new (NULL), TRUE };
   GError *error = NULL;
 
-  cr_assert (rr_maildir_walk (root, TRUE, record, record_error, &w, &error), "%s",
+  cr_assert (rr_maildir_walk (root, TRUE, record, record_error, NULL, &w, &error), "%s",
              error ? error->message : "");
   cr_assert_str_eq (w.seen->str, "./new/a ./new/b ./cur/c:2,S .A/cur/f:2, .Sub/new/d "
                                  ".Sub/cur/e:2,RS");
   cr_assert_str_eq (w.errors->str, "");
+  g_string_free (w.seen, TRUE);
+  g_string_free (w.errors, TRUE);
+}
+
+static gboolean
+record_dir (const RrMaildirEntry *e, gpointer data, GError **error G_GNUC_UNUSED)
+{
+  Walk *w = data;
+  const char *folder = e->folder + strlen (w->root);
+  g_autofree char *dir = g_build_filename (e->folder, e->sub, NULL);
+
+  cr_assert_null (e->name);
+  cr_assert_str_eq (e->path, dir);
+  g_string_append_printf (w->seen, "%s[%s/%s]", w->seen->len ? " " : "",
+                          *folder ? folder + 1 : ".", e->sub);
+  return TRUE;
+}
+
+/* on_dir comes before each new/ and cur/ is read, so before its messages. */
+Test (maildir, walk_announces_each_directory_first)
+{
+  g_autofree char *root = make_tree ();
+  Walk w = { g_string_new (NULL), root, 0, 0, g_string_new (NULL), TRUE };
+  GError *error = NULL;
+
+  cr_assert (rr_maildir_walk (root, TRUE, record, record_error, record_dir, &w, &error));
+  cr_assert_str_eq (w.seen->str, "[./new] ./new/a ./new/b [./cur] ./cur/c:2,S [.A/new] "
+                                 "[.A/cur] .A/cur/f:2, [.Sub/new] .Sub/new/d [.Sub/cur] "
+                                 ".Sub/cur/e:2,RS");
   g_string_free (w.seen, TRUE);
   g_string_free (w.errors, TRUE);
 }
@@ -206,7 +235,7 @@ Test (maildir, walk_without_recursion)
   Walk w = { g_string_new (NULL), root, 0, 0, g_string_new (NULL), TRUE };
   GError *error = NULL;
 
-  cr_assert (rr_maildir_walk (root, FALSE, record, record_error, &w, &error));
+  cr_assert (rr_maildir_walk (root, FALSE, record, record_error, NULL, &w, &error));
   cr_assert_str_eq (w.seen->str, "./new/a ./new/b ./cur/c:2,S");
   g_string_free (w.seen, TRUE);
   g_string_free (w.errors, TRUE);
@@ -218,7 +247,7 @@ Test (maildir, walk_stops_when_the_callback_says_so)
   Walk w = { g_string_new (NULL), root, 4, 0, g_string_new (NULL), TRUE };
   GError *error = NULL;
 
-  cr_assert_not (rr_maildir_walk (root, TRUE, record, record_error, &w, &error));
+  cr_assert_not (rr_maildir_walk (root, TRUE, record, record_error, NULL, &w, &error));
   cr_assert (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED));
   cr_assert_str_eq (error->message, "stopped at f:2,");
   cr_assert_str_eq (w.seen->str, "./new/a ./new/b ./cur/c:2,S .A/cur/f:2,");
@@ -235,7 +264,7 @@ Test (maildir, walk_of_an_empty_maildir_and_missing_new)
   GError *error = NULL;
 
   put ("Only/cur/x:2,", "x");
-  cr_assert (rr_maildir_walk (top, TRUE, record, record_error, &w, &error));
+  cr_assert (rr_maildir_walk (top, TRUE, record, record_error, NULL, &w, &error));
   cr_assert_str_eq (w.seen->str, "./cur/x:2,", "a missing new/ is no error");
   cr_assert_str_eq (w.errors->str, "");
   g_string_free (w.seen, TRUE);
@@ -260,7 +289,7 @@ Test (maildir, walk_passes_unreadable_folders_to_on_error)
     Walk w = { g_string_new (NULL), top, 0, 0, g_string_new (NULL), TRUE };
     g_autofree char *want = g_strdup_printf ("cur|%s|", cur);
 
-    cr_assert (rr_maildir_walk (top, TRUE, record, record_error, &w, &error), "%s",
+    cr_assert (rr_maildir_walk (top, TRUE, record, record_error, NULL, &w, &error), "%s",
                error ? error->message : "");
     cr_assert_str_eq (w.seen->str, "./new/n .Ok/new/m");
     cr_assert (g_str_has_prefix (w.errors->str, want), "%s", w.errors->str);
@@ -272,7 +301,7 @@ Test (maildir, walk_passes_unreadable_folders_to_on_error)
   {
     Walk w = { g_string_new (NULL), top, 0, 0, g_string_new (NULL), FALSE };
 
-    cr_assert_not (rr_maildir_walk (top, TRUE, record, record_error, &w, &error));
+    cr_assert_not (rr_maildir_walk (top, TRUE, record, record_error, NULL, &w, &error));
     cr_assert (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_DIRECTORY), "%s",
                error ? error->message : "no error");
     cr_assert_str_eq (w.seen->str, "./new/n", "the walk stopped");
