@@ -378,19 +378,29 @@ clear_span (gpointer p)
   g_free (((RrAddressSpan *) p)->addr);
 }
 
-GArray *
-rr_address_list_parse (const char *value, gsize len, GError **error)
+void
+rr_address_init (void)
 {
   static gsize gmime_ready;
-  Scanner sc = { value, len, 0, g_array_new (FALSE, FALSE, sizeof (Token)) };
-  GArray *spans = g_array_new (FALSE, FALSE, sizeof (RrAddressSpan));
-  gboolean ok;
 
   if (g_once_init_enter (&gmime_ready))
     {
       g_mime_init ();  /* counted by GMime, so harmless if the caller did too */
+      /* GMime's address classes are made here, once, not in whichever
+       * worker thread happens to meet the first group or mailbox. */
+      g_object_unref (internet_address_list_parse (NULL, "a <a@b.c>, g: d@e.f;"));
       g_once_init_leave (&gmime_ready, 1);
     }
+}
+
+GArray *
+rr_address_list_parse (const char *value, gsize len, GError **error)
+{
+  Scanner sc = { value, len, 0, g_array_new (FALSE, FALSE, sizeof (Token)) };
+  GArray *spans = g_array_new (FALSE, FALSE, sizeof (RrAddressSpan));
+  gboolean ok;
+
+  rr_address_init ();
 
   g_array_set_clear_func (spans, clear_span);
   ok = tokenize (&sc, error) && scan_list (&sc, spans, error)

@@ -47,6 +47,10 @@ gboolean rr_address_split (const char *address, char **local, char **domain);
 /* Finds the first character of @delims in @local. Returns its offset, or -1. */
 gssize rr_address_find_delimiter (const char *local, const char *delims);
 
+/* Initialises GMime and its address classes, once: called by the parser,
+ * and by a caller before it starts threads that parse. */
+void rr_address_init (void);
+
 /* (transfer full) Array of RrAddressSpan, in order, for the raw value of an
  * address-list header (everything after the colon, folding included),
  * checked against GMime's address parser. An empty value gives an empty
