@@ -964,7 +964,9 @@ labels_at (const char *p, char **ace, char **uni, guint i)
 {
   const char *forms[2] = { ace[i], uni[i] };
 
-  for (guint f = 0; f < 2; f++)
+  /* An ASCII label's two forms are the same text: trying it twice would
+   * double the work at each label, 2^labels for a long key. */
+  for (guint f = 0; f < (strcmp (forms[0], forms[1]) == 0 ? 1 : 2); f++)
     {
       gsize n = strlen (forms[f]);
 

@@ -788,6 +788,23 @@ Test (route, may_match_bogus_punycode_label)
   cr_assert_not (may_match (t, "x@xn--x-3.bucher.example"));
 }
 
+/* Found by src/route_fuzz (crash-long-key-backtracking): each ASCII label
+ * was tried twice, as its "ASCII" and its "Unicode" form, so text that
+ * matched most labels of a long IDN key took 2^labels steps to fail. */
+Test (route, may_match_long_key_is_linear, .timeout = 20)
+{
+  g_autoptr (GString) key = g_string_new (NULL);
+  g_autoptr (GString) text = g_string_new ("x@");
+  g_autoptr (RrRouteTable) t = NULL;
+
+  for (int i = 0; i < 40; i++)
+    g_string_append (key, "a."), g_string_append (text, "a.");
+  g_string_append (key, "bücher.example  adatum.com\n");
+  g_string_append (text, "bücher.org");
+  t = load_text (key->str);
+  cr_assert_not (may_match (t, text->str));
+}
+
 /* Found by src/route_fuzz (crash-sharp-s, crash-nfkc-makes-capital): keys
  * are folded by GLib, which lower-cases, applies NFKC and lower-cases again;
  * case folding made "ß" "ss", and one pass missed the capital NFKC makes of
