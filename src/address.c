@@ -257,7 +257,9 @@ add_mailbox (Scanner *sc, guint a, guint b, GArray *spans, GError **error)
 static gboolean
 scan_list (Scanner *sc, GArray *spans, GError **error)
 {
-  const Token *tk = &g_array_index (sc->toks, Token, 0);
+  /* Not &g_array_index (..., 0): with no tokens the data is NULL, and
+   * NULL + 0 is undefined behaviour (UBSan, found by src/message_fuzz). */
+  const Token *tk = (const Token *) (void *) sc->toks->data;
   guint n = sc->toks->len, start = 0;
   gboolean in_angle = FALSE, in_group = FALSE;
 
