@@ -163,6 +163,15 @@ tokenize (Scanner *sc, GError **error)
           sc->pos++;
           continue;
         }
+      /* Outside quotes, comments and literals a control character is no
+       * part of any token. GMime ends an address there and drops the rest,
+       * which we must not read another way (found by src/message_fuzz). */
+      if ((guchar) c < 0x20 || c == 0x7f)
+        {
+          g_set_error (error, RR_ADDRESS_ERROR, RR_ADDRESS_ERROR_SYNTAX,
+                       "control character at byte %" G_GSIZE_FORMAT " of the field", sc->pos);
+          return FALSE;
+        }
       if (c == '(')
         {
           if (!skip_delimited (sc, '(', ')', TRUE))
@@ -181,7 +190,8 @@ tokenize (Scanner *sc, GError **error)
         }
       else
         while (sc->pos < sc->len && !is_special (sc->s[sc->pos])
-               && !strchr (" \t\r\n", sc->s[sc->pos]) && sc->s[sc->pos] != '\0')
+               && !strchr (" \t\r\n", sc->s[sc->pos]) && (guchar) sc->s[sc->pos] >= 0x20
+               && sc->s[sc->pos] != 0x7f)
           sc->pos++;
       if (!closed || (t.kind == TOK_WORD && sc->pos == t.start))
         goto unterminated;
@@ -269,7 +279,9 @@ add_mailbox (Scanner *sc, guint a, guint b, GArray *spans, GError **error)
 static gboolean
 scan_list (Scanner *sc, GArray *spans, GError **error)
 {
-  const Token *tk = &g_array_index (sc->toks, Token, 0);
+  /* Not &g_array_index (..., 0): with no tokens the data is NULL, and
+   * NULL + 0 is undefined behaviour (UBSan, found by src/message_fuzz). */
+  const Token *tk = (const Token *) (void *) sc->toks->data;
   guint n = sc->toks->len, start = 0;
   gboolean in_angle = FALSE, in_group = FALSE;
 

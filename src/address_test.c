@@ -140,6 +140,31 @@ Test (address, disagreement_is_an_error)
     }
 }
 
+/* Found by src/message_fuzz (testdata/fuzz/message/crash-control-in-atom):
+ * GMime ends an address at a control character and drops the rest; we read
+ * "example\x1aTo:" as a group's name and took the address after it, which
+ * folds like GMime's first one, so the two seemed to agree and the wrong
+ * bytes were rewritten. Outside quotes a control character does not parse;
+ * inside them it is a display name's business. */
+Test (address, control_character_outside_quotes)
+{
+  const char *bad[] = { " j@b\xC3\xBC" "cher.example\x1aTo: J <j@xn--bcher-kva.example>",
+                        " a@b.example\x01", " Bob\x7f <a@b.example>", " \x1b[31m <a@b.example>" };
+  g_autoptr (GArray) quoted = parse (" \"Bob\x01\x7f\x1b[31m\" <a@b.example>");
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      GError *error = NULL;
+      cr_assert_null (rr_address_list_parse (bad[i], strlen (bad[i]), &error), "%s", bad[i]);
+      cr_assert (g_error_matches (error, RR_ADDRESS_ERROR, RR_ADDRESS_ERROR_SYNTAX), "%s", bad[i]);
+      cr_assert (strstr (error->message, "control character") != NULL, "%s", error->message);
+      g_error_free (error);
+    }
+  cr_assert_not_null (quoted);
+  cr_assert_eq (quoted->len, 1);
+  cr_assert_str_eq (g_array_index (quoted, RrAddressSpan, 0).addr, "a@b.example");
+}
+
 Test (address, utf8_domain_matches_gmime)
 {
   const char *v = " J\xC3\xB6rg <j@b\xC3\xBC" "cher.example>";

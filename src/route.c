@@ -222,19 +222,32 @@ rule_new (const char *key, const char *target, GError **error)
   return g_steal_pointer (&r);
 }
 
+static char *nameprep_text (const char *text, gsize len);
+
 /* Remembers the domain of a key for may_match(), with the Unicode form of
- * each label when it is an IDN. */
+ * each label when it is an IDN. Label by label: an "xn--" label that is not
+ * valid punycode (which folding lets through) makes GLib refuse the whole
+ * name, yet an address may still spell the other labels in Unicode; such a
+ * label can only be written as it is. */
 static void
 add_needle (RrRouteTable *t, const char *fdomain)
 {
+  g_auto (GStrv) labels = NULL;
   g_autofree char *uni = NULL;
   g_autofree char *norm = NULL;
 
   if (g_hash_table_contains (t->needles, fdomain))
     return;
-  uni = g_hostname_to_unicode (fdomain);
-  if (uni != NULL && strcmp (uni, fdomain) != 0)
-    norm = g_utf8_normalize (uni, -1, G_NORMALIZE_NFKC);
+  labels = g_strsplit (fdomain, ".", -1);
+  for (guint i = 0; labels[i] != NULL; i++)
+    {
+      char *u = g_hostname_to_unicode (labels[i]);
+      if (u != NULL)
+        g_free (labels[i]), labels[i] = u;
+    }
+  uni = g_strjoinv (".", labels);
+  if (strcmp (uni, fdomain) != 0)
+    norm = nameprep_text (uni, strlen (uni)); /* as may_match() sees text */
   g_hash_table_insert (t->needles, g_strdup (fdomain),
                        norm ? g_strsplit (norm, ".", -1) : NULL);
 }
@@ -913,22 +926,28 @@ is_junk (gunichar c)
 }
 
 /* (transfer full) @text as IDNA's nameprep sees a host name: presentation
- * characters dropped, case-folded, NFKC, and every IDNA dot made '.'. */
+ * characters dropped, lower-cased, NFKC, lower-cased again (NFKC can make
+ * capitals: U+03D2 gives U+03A5), and every IDNA dot made '.'. These are
+ * GLib's steps for g_hostname_to_ascii(), which folds the keys: case
+ * folding instead of lower-casing would turn "ß" into "ss", which GLib
+ * keeps. */
 static char *
 nameprep_text (const char *text, gsize len)
 {
   g_autofree char *valid = g_utf8_make_valid (text, len);
-  g_autofree char *folded = NULL;
+  g_autofree char *lower = NULL;
   g_autofree char *nfkc = NULL;
   GString *out = g_string_new (NULL);
 
   for (const char *p = valid; *p; p = g_utf8_next_char (p))
     if (!is_junk (g_utf8_get_char (p)))
       g_string_append_unichar (out, g_utf8_get_char (p));
-  folded = g_utf8_casefold (out->str, -1);
-  nfkc = g_utf8_normalize (folded, -1, G_NORMALIZE_NFKC);
+  lower = g_utf8_strdown (out->str, -1);
+  nfkc = g_utf8_normalize (lower, -1, G_NORMALIZE_NFKC);
+  g_free (lower);
+  lower = g_utf8_strdown (nfkc, -1);
   g_string_truncate (out, 0);
-  for (const char *p = nfkc; *p; p = g_utf8_next_char (p))
+  for (const char *p = lower; *p; p = g_utf8_next_char (p))
     {
       gunichar c = g_utf8_get_char (p);
       g_string_append_unichar (out, c == 0x3002 || c == 0xFF0E || c == 0xFF61
@@ -945,7 +964,9 @@ labels_at (const char *p, char **ace, char **uni, guint i)
 {
   const char *forms[2] = { ace[i], uni[i] };
 
-  for (guint f = 0; f < 2; f++)
+  /* An ASCII label's two forms are the same text: trying it twice would
+   * double the work at each label, 2^labels for a long key. */
+  for (guint f = 0; f < (strcmp (forms[0], forms[1]) == 0 ? 1 : 2); f++)
     {
       gsize n = strlen (forms[f]);
 

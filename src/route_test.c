@@ -774,6 +774,55 @@ Test (route, may_match_mixed_idna_forms)
   cr_assert_not (may_match (t, "x@bücher.example, y@café.test"));
 }
 
+/* Found by src/route_fuzz (testdata/fuzz/route/crash-bogus-punycode-label):
+ * "xn--x-3" is no valid punycode, which folding lets through, and made the
+ * whole key undecodable, so the Unicode spelling of its other labels was
+ * ruled out although it routes. */
+Test (route, may_match_bogus_punycode_label)
+{
+  g_autoptr (RrRouteTable) t = load_text ("xn--x-3.bücher.example  adatum.com\n");
+
+  assert_step (t, "x@xn--x-3.bücher.example", "x@adatum.com", "xn--x-3.bücher.example");
+  cr_assert (may_match (t, "x@xn--x-3.bücher.example"));
+  cr_assert (may_match (t, "x@XN--X-3.xn--bcher-kva.example"));
+  cr_assert_not (may_match (t, "x@xn--x-3.bucher.example"));
+}
+
+/* Found by src/route_fuzz (crash-long-key-backtracking): each ASCII label
+ * was tried twice, as its "ASCII" and its "Unicode" form, so text that
+ * matched most labels of a long IDN key took 2^labels steps to fail. */
+Test (route, may_match_long_key_is_linear, .timeout = 20)
+{
+  g_autoptr (GString) key = g_string_new (NULL);
+  g_autoptr (GString) text = g_string_new ("x@");
+  g_autoptr (RrRouteTable) t = NULL;
+
+  for (int i = 0; i < 40; i++)
+    g_string_append (key, "a."), g_string_append (text, "a.");
+  g_string_append (key, "bücher.example  adatum.com\n");
+  g_string_append (text, "bücher.org");
+  t = load_text (key->str);
+  cr_assert_not (may_match (t, text->str));
+}
+
+/* Found by src/route_fuzz (crash-sharp-s, crash-nfkc-makes-capital): keys
+ * are folded by GLib, which lower-cases, applies NFKC and lower-cases again;
+ * case folding made "ß" "ss", and one pass missed the capital NFKC makes of
+ * U+03D2. */
+Test (route, may_match_folds_as_glib_does)
+{
+  g_autoptr (RrRouteTable) t = load_text ("straße.example  adatum.com\n"
+                                          "\xcf\x92.example  adatum.com\n");
+
+  assert_step (t, "x@straße.example", "x@adatum.com", "straße.example");
+  cr_assert (may_match (t, "x@straße.example"));
+  cr_assert (may_match (t, "x@STRAẞE.example")); /* U+1E9E lower-cases to ß */
+  cr_assert_not (may_match (t, "x@strasse.example"));
+  assert_step (t, "x@\xcf\x92.example", "x@adatum.com", "\xcf\x92.example");
+  cr_assert (may_match (t, "x@\xcf\x92.example"));
+  cr_assert (may_match (t, "x@\xcf\x85.example"));
+}
+
 /* ---- size ------------------------------------------------------------- */
 
 Test (route, big_alias_table)
