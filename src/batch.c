@@ -474,7 +474,7 @@ run_maildir (Batch *b, const char *path)
   g_autoptr (GError) error = NULL;
 
   rr_address_init ();  /* before the threads that parse */
-  b->ahead = rr_ahead_new (b->jobs, 32 * b->jobs, maildir_work, maildir_done, b);
+  b->ahead = rr_ahead_new (b->jobs, 64 * b->jobs, maildir_work, maildir_done, b);
   if (!rr_maildir_walk (path, b->opt->recurse, maildir_message, maildir_folder_error,
                         maildir_dir, b, &error)
       && error)

@@ -51,6 +51,8 @@ struct _RrReport {
   Tally *held;         /* entries held back, or NULL when not holding */
   FILE *held_lines;    /* their lines, in a temporary file (or NULL) */
   GString *held_text;  /* or here, when no temporary file could be made */
+  GHashTable *rule_names; /* const RrRoute * -> its name for the summary */
+  int width;           /* of the terminal out is, or 0 */
   gboolean syslog;
   FILE *tty;           /* progress goes here, or NULL */
   guint64 total;       /* bytes expected, or 0 */
@@ -125,6 +127,16 @@ tally_merge (Tally *into, const Tally *from)
     }
 }
 
+static int
+terminal_width (FILE *f)
+{
+  struct winsize ws;
+
+  if (!isatty (fileno (f)))
+    return 0;
+  return ioctl (fileno (f), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20 ? ws.ws_col : 80;
+}
+
 RrReport *
 rr_report_new (FILE *out, FILE *err, gboolean quiet)
 {
@@ -136,6 +148,8 @@ rr_report_new (FILE *out, FILE *err, gboolean quiet)
   r->started = g_get_monotonic_time ();
   r->errors = g_ptr_array_new_with_free_func ((GDestroyNotify) g_error_free);
   tally_init (&r->tally);
+  r->rule_names = g_hash_table_new_full (NULL, NULL, NULL, g_free);
+  r->width = terminal_width (out);
   return r;
 }
 
@@ -147,6 +161,7 @@ rr_report_free (RrReport *r)
   g_ptr_array_unref (r->errors);
   rr_report_release (r, FALSE);
   tally_clear (&r->tally);
+  g_hash_table_unref (r->rule_names);
   if (r->syslog)
     closelog ();
   g_free (r);
@@ -224,13 +239,23 @@ valid (const char *s)
   return g_utf8_make_valid (s ? s : "", -1);
 }
 
-/* The rule that first matched a recipient, by which the summary groups. */
-static char *
-rule_name (const RrReroute *rr)
+/* The name of the rule that first matched a recipient, by which the
+ * summary groups; made once per rule. (transfer none) */
+static const char *
+rule_name (RrReport *r, const RrReroute *rr)
 {
-  const RrRoute *r = rr->chain && rr->chain->len ? rr->chain->pdata[0] : NULL;
+  const RrRoute *route = rr->chain && rr->chain->len ? rr->chain->pdata[0] : NULL;
+  char *name;
 
-  return r ? g_strdup_printf ("%s:%u %s -> %s", r->source, r->line, r->key, r->target) : NULL;
+  if (route == NULL)
+    return NULL;
+  if ((name = g_hash_table_lookup (r->rule_names, route)) == NULL)
+    {
+      name = g_strdup_printf ("%s:%u %s -> %s", route->source, route->line, route->key,
+                              route->target);
+      g_hash_table_insert (r->rule_names, (gpointer) route, name);
+    }
+  return name;
 }
 
 static void
@@ -334,22 +359,13 @@ recipients_text (const RrRewrite *rw)
   return g_string_free (s, FALSE);
 }
 
-static int
-terminal_width (FILE *f)
-{
-  struct winsize ws;
-
-  if (!isatty (fileno (f)))
-    return 0;
-  return ioctl (fileno (f), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20 ? ws.ws_col : 80;
-}
 
 /* @value padded or cut (with "...") to @width columns; 0: as it is. */
 static void
 column (GString *line, const char *value, int width, gboolean last)
 {
   g_autofree char *v = valid (value);
-  glong n = g_utf8_strlen (v, -1);
+  glong n;
 
   if (width <= 0)
     {
@@ -357,6 +373,7 @@ column (GString *line, const char *value, int width, gboolean last)
       g_string_append (line, last ? "" : "\t");
       return;
     }
+  n = g_utf8_strlen (v, -1);
   if (n > width)
     {
       g_string_append_len (line, v, g_utf8_offset_to_pointer (v, width - 3) - v);
@@ -414,19 +431,17 @@ rr_report_action (RrReport *r, const RrReportEntry *re)
 
   e->action = re->action;
   e->bytes = re->bytes;
-  e->routes = g_ptr_array_new_with_free_func (g_free);
+  e->routes = g_ptr_array_new ();  /* names owned by r->rule_names */
   for (guint i = 0; i < recips->len; i++)
     {
-      char *name = rule_name (&g_array_index (recips, RrReroute, i));
-      if (name && !g_ptr_array_find_with_equal_func (e->routes, name, g_str_equal, NULL))
-        g_ptr_array_add (e->routes, name);
-      else
-        g_free (name);
+      const char *name = rule_name (r, &g_array_index (recips, RrReroute, i));
+      if (name && !g_ptr_array_find (e->routes, name, NULL))
+        g_ptr_array_add (e->routes, (gpointer) name);
     }
   if (r->format == RR_REPORT_JSON)
     e->json = entry_json (re, r->dry_run);
   else if (r->lines && !r->quiet)
-    e->text = entry_text (re, terminal_width (r->out));
+    e->text = entry_text (re, r->width);
   tally_entry (r->held ? r->held : &r->tally, e);
   put_line (r, e->json ? e->json : e->text);
   entry_free (e);
