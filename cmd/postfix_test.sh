@@ -41,11 +41,6 @@
 PATH=$PATH:/usr/sbin:/sbin
 export PATH
 
-skip_all() {
-	echo "1..0 # SKIP $*"
-	exit 0
-}
-
 [ -z "${REROUTE_SKIP_SERVERS:-}" ] || skip_all "REROUTE_SKIP_SERVERS is set"
 [ "$(id -u)" -eq 0 ] || skip_all "not root: a private Postfix must start as root"
 for c in postfix postconf postqueue python3; do

@@ -37,8 +37,7 @@ cd "$tmp" || bail_out "cannot cd to $tmp"
 count=400
 
 if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import fcntl' 2>/dev/null; then
-	echo "1..0 # SKIP python3 is not installed (the writer is a python3 script)"
-	exit 0
+	skip_all "python3 is not installed (the writer is a python3 script)"
 fi
 
 cat >writer.py <<'EOF'

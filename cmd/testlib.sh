@@ -42,6 +42,12 @@ plan() {
 	echo "1..$1"
 }
 
+# skip_all REASON: the whole test script is skipped (TAP plan 1..0).
+skip_all() {
+	echo "1..0 # SKIP $*"
+	exit 0
+}
+
 # bail_out REASON: stop the whole test script.
 bail_out() {
 	echo "Bail out! $*"

@@ -23,14 +23,10 @@
 table=$testdata/tables/filter.table
 cd "$tmp" || bail_out "cannot cd to $tmp"
 
-if ! command -v valgrind >/dev/null 2>&1; then
-	echo "1..0 # SKIP valgrind is not installed"
-	exit 0
-fi
+command -v valgrind >/dev/null 2>&1 || skip_all "valgrind is not installed"
 if nm "$reroute" 2>/dev/null | grep -q __asan_init ||
     ldd "$reroute" 2>/dev/null | grep -q libasan; then
-	echo "1..0 # SKIP an AddressSanitizer build (valgrind and ASan do not mix)"
-	exit 0
+	skip_all "an AddressSanitizer build (valgrind and ASan do not mix)"
 fi
 
 # testdata/valgrind.supp, for GLib's and GMime's one-time allocations, if

@@ -260,9 +260,10 @@ maildir_rewrite (Batch *b, const RrMaildirEntry *e, const struct stat *st,
   g_autoptr (GError) error = NULL;
   g_autofree struct iovec *iov = NULL;
   const char *dest[] = { e->path, NULL };
-  int n;
+  int n = 0;
 
-  iov = segments (rw, &n);
+  if (!b->opt->dry_run)  /* a dry run read only the header */
+    iov = segments (rw, &n);
   if (b->opt->dry_run || rr_maildir_replace (e, st, iov, n, &error))
     report (b, e->path, facts, rw, RR_ACTION_REWRITE, dest);
   else
