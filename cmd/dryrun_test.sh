@@ -104,17 +104,6 @@ unchanged() {
 	fi
 }
 
-# absent DESC PATH: PATH does not exist.
-absent() {
-	if [ ! -e "$2" ] && [ ! -L "$2" ]; then
-		ok "$1"
-	else
-		not_ok "$1"
-		diag "$2 exists:"
-		(cd "$2" 2>/dev/null && find . | sed 10q) | diag
-	fi
-}
-
 # dry NAME IN ARG...: reroute ARG... run in $S with stdin IN; output in
 # $tmp/NAME.out and .err, status in $rc, time in ms in $elapsed.
 dry() {

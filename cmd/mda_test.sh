@@ -64,17 +64,6 @@ one_file() {
 	fi
 }
 
-# nothing_at DESC PATH: PATH does not exist.
-nothing_at() {
-	if [ ! -e "$2" ] && [ ! -L "$2" ]; then
-		ok "$1"
-	else
-		not_ok "$1"
-		diag "$2 exists:"
-		(cd "$2" 2>/dev/null && find . | sed 10q) | diag
-	fi
-}
-
 # mbox_new MBOX SIZE NAME: NAME.from gets the first line MBOX has after its
 # first SIZE bytes, NAME.rest the rest.
 mbox_new() {
@@ -202,18 +191,18 @@ one_file "c. --recipient: delivered to administrator@adatum.com, rewritten for t
 is "c. --recipient: no other mailbox" administrator "$(ls c/adatum.com 2>&1)"
 mda c2 "$routed" --recipient someone@example.org --deliver "$tmp/c2/%d/%u/"
 status_is "c. --recipient that is not routed overrides a routed Delivered-To: exit 67" 67 c2
-nothing_at "c. --recipient not routed: nothing written" c2
+absent "c. --recipient not routed: nothing written" c2
 
 # --- d. No routed recipient; --default. --------------------------------------
 mda d "$unrouted" --deliver "$tmp/d/%d/%u/"
 status_is "d. no routed recipient: exit 67 (EX_NOUSER)" 67 d
 empty_file "d. no routed recipient: nothing on stdout" d.out
 file_has "d. no routed recipient: said on stderr" d.err .
-nothing_at "d. no routed recipient: nothing written" d
+absent "d. no routed recipient: nothing written" d
 
 mda d2 "$norcpt" --deliver "$tmp/d2/%d/%u/"
 status_is "d. no recipient at all: exit 67" 67 d2
-nothing_at "d. no recipient at all: nothing written" d2
+absent "d. no recipient at all: nothing written" d2
 
 rewrite_oracle "$unrouted" unrouted.want -t "$table"
 mda d3 "$unrouted" --deliver "$tmp/d3/%d/%u/" --default "$tmp/d3/default/%d/%u/"
@@ -238,18 +227,18 @@ mda d6 "$routed" --deliver "$tmp/d6/%d/%u/" --default "$tmp/d6/default/%d/%u/"
 status_is "d. a routed message with --default: exit 0" 0 d6
 one_file "d. a routed message with --default: delivered to its user" \
 	d6/adatum.com/administrator routed.want
-nothing_at "d. a routed message with --default: nothing in the default" d6/default
+absent "d. a routed message with --default: nothing in the default" d6/default
 
 # --- e. Not a message. -------------------------------------------------------
 for f in not-a-message not-a-message-binary; do
 	mda e.$f "$testdata/messages/$f.eml" --deliver "$tmp/e.$f/%d/%u/" \
 		--default "$tmp/e.$f/default/%u/"
 	status_is "e. $f.eml: exit 65" 65 e.$f
-	nothing_at "e. $f.eml: nothing written" e.$f
+	absent "e. $f.eml: nothing written" e.$f
 done
 mda e.empty /dev/null --deliver "$tmp/e.empty/%d/%u/" --default "$tmp/e.empty/default/%u/"
 status_is "e. empty input: exit 65" 65 e.empty
-nothing_at "e. empty input: nothing written" e.empty
+absent "e. empty input: nothing written" e.empty
 empty_file "e. empty input: nothing on stdout" e.empty.out
 
 # --- f. Temporary failures: 75. -----------------------------------------------

@@ -494,6 +494,17 @@ kept() {
 	fi
 }
 
+# absent DESC PATH: PATH does not exist.
+absent() {
+	if [ ! -e "$2" ] && [ ! -L "$2" ]; then
+		ok "$1"
+	else
+		not_ok "$1"
+		diag "$2 exists:"
+		(cd "$2" 2>/dev/null && find . | sed 10q) | diag
+	fi
+}
+
 # same_tree DESC WANT GOT: ok when the trees WANT and GOT hold the same
 # entries (names and types, dot-files included) and the same bytes in every
 # file.
