@@ -49,7 +49,7 @@ stderr_has() {
 
 options="-t --table -r --route --recipient --visible --resolve --check --help --version"
 set -- $options
-plan $((2 + $# + 2 + 3 + 4 + 12 + 4 + 2 + 6 * 2 + 1 + 3 + 3 + 2))
+plan $((2 + $# + 2 + 3 + 4 + 12 + 4 + 2 + 6 * 2 + 1 + 3 + 3 + 2 + 5))
 
 # --help: exit 0, every option on stdout.
 run /dev/null help --help
@@ -234,5 +234,20 @@ run plain.eml nodash -t filter.table
 status_is "no spool argument, stdin a file: exit 0" 0 nodash
 same_bytes "no spool argument, stdin a file: the same output as -" \
 	dash.out nodash.out
+
+# Values attached to short options, as getopt takes them (-tFILE, -rFROM=TO,
+# -j2), mean what the separate words mean; a value that looks like an option
+# stays a value, and after -- nothing is split.
+run /dev/null sep -t filter.table -r cpandl.org=fabrikam.com -j 2 --resolve administrator@cpandl.org
+run /dev/null att -tfilter.table -rcpandl.org=fabrikam.com -j2 --resolve administrator@cpandl.org
+status_is "attached values -tFILE -rFROM=TO -j2: exit 0" 0 att
+same_bytes "attached values: the output of separate words" sep.out att.out
+check "attached values: the -r rule applied" grep -q 'fabrikam\.com' att.out
+printf 'cpandl.org fabrikam.com\n' >./-j2
+run /dev/null dashval -t -j2 --resolve administrator@cpandl.org
+check "a table named -j2 after -t: still a table" grep -q -- '-j2:1' dashval.out
+printf '%s: not routed\n' -j2 >ddash.want
+run /dev/null ddash -t filter.table --resolve -- -j2
+same_bytes "after --, -j2 is an address" ddash.want ddash.out
 
 done_testing

@@ -628,15 +628,64 @@ run (GOptionContext *ctx)
   return status;
 }
 
+/* The entry for @word when it is an option whose value is the next word. */
+static const GOptionEntry *
+wants_next (const char *word)
+{
+  for (const GOptionEntry *e = entries; e->long_name; e++)
+    if (e->arg != G_OPTION_ARG_NONE && *e->long_name
+        && ((word[0] == '-' && word[1] && word[1] == e->short_name && word[2] == '\0')
+            || (g_str_has_prefix (word, "--") && strcmp (word + 2, e->long_name) == 0)))
+      return e;
+  return NULL;
+}
+
+/* GLib takes a short option's value only from the next word; getopt, and so
+ * the hands of every mail administrator, also attach it: -j2, -tFILE. Such a
+ * word is split in two before GLib parses. (transfer container) */
+static char **
+split_attached (int argc, char **argv)
+{
+  char **out = g_new0 (char *, 2 * argc + 1);
+  gboolean value = FALSE;
+  int n = 0;
+
+  for (int i = 0; i < argc; i++)
+    {
+      char *w = argv[i];
+      char opt_word[3] = { '-', w[0] ? w[1] : 0, 0 };
+      if (i > 0 && !value && w[0] == '-' && w[1] && w[1] != '-' && w[2] && wants_next (opt_word))
+        {
+          out[n++] = g_strdup (opt_word);
+          out[n++] = g_strdup (w + 2);
+          value = FALSE;
+          continue;
+        }
+      out[n++] = g_strdup (w);
+      if (i > 0 && !value && strcmp (w, "--") == 0)
+        {
+          while (++i < argc)
+            out[n++] = g_strdup (argv[i]);
+          break;
+        }
+      value = i > 0 && !value && wants_next (w) != NULL;
+    }
+  return out;
+}
+
 int
 main (int argc, char **argv)
 {
   g_autoptr (GOptionContext) ctx = make_context ();
   g_autoptr (GError) error = NULL;
+  g_auto (GStrv) words = split_attached (argc, argv);
+  /* GLib drops the words it parses from the vector: a copy of it */
+  g_autofree char **parsed = g_memdup2 (words, (g_strv_length (words) + 1) * sizeof *words);
   int status;
 
   setlocale (LC_ALL, "");
-  if (!g_option_context_parse (ctx, &argc, &argv, &error))
+  argc = (int) g_strv_length (words);
+  if (!g_option_context_parse (ctx, &argc, &parsed, &error))
     return usage_error (ctx, error->message);
   if (opt.syslog)
     openlog ("reroute", LOG_PID, LOG_MAIL);

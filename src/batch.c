@@ -323,6 +323,7 @@ typedef enum { JOB_OK, JOB_BAD, JOB_GONE, JOB_IO, JOB_NOT_REGULAR, JOB_LATER } J
 
 typedef struct {
   char *folder, *sub, *name, *path;
+  GHashTable *made;
   JobState state;
   struct stat st;
   char *text;
@@ -341,6 +342,7 @@ static void
 maildir_job_free (MaildirJob *j)
 {
   g_free (j->folder), g_free (j->sub), g_free (j->name), g_free (j->path);
+  g_clear_pointer (&j->made, g_hash_table_unref);
   g_free (j->text);
   g_clear_pointer (&j->rw, rr_rewrite_free);
   facts_clear (&j->facts);
@@ -399,7 +401,7 @@ maildir_work (gpointer item, gpointer data)
 static void
 maildir_act_on (Batch *b, MaildirJob *j)
 {
-  RrMaildirEntry e = { j->folder, j->sub, j->name, j->path };
+  RrMaildirEntry e = { j->folder, j->sub, j->name, j->path, j->made };
 
   if (b->opt->refile)
     maildir_refile (b, &e, &j->st, j->rw, &j->facts);
@@ -447,6 +449,7 @@ maildir_message (const RrMaildirEntry *e, gpointer data, GError **error G_GNUC_U
   j->sub = g_strdup (e->sub);
   j->name = g_strdup (e->name);
   j->path = g_strdup (e->path);
+  j->made = e->made ? g_hash_table_ref (e->made) : NULL;
   rr_ahead_push (b->ahead, j);
   return TRUE;
 }

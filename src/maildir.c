@@ -56,44 +56,140 @@ typedef struct {
   gpointer data;
 } Walk;
 
+/* A directory is read in passes of at most this many names, the smallest
+ * after the last pass's, so memory stays flat however many messages it
+ * holds; a huge directory is read at most WALK_PASSES more times, each pass
+ * then taking a larger share. */
+#define WALK_BATCH 8192
+#define WALK_PASSES 16
+
+static guint walk_batch = WALK_BATCH;
+
+void
+rr_maildir_set_walk_batch (guint names)
+{
+  walk_batch = names ? names : WALK_BATCH;
+}
+
+static void
+heap_swap (GPtrArray *h, guint i, guint j)
+{
+  gpointer t = h->pdata[i];
+
+  h->pdata[i] = h->pdata[j];
+  h->pdata[j] = t;
+}
+
+/* A max-heap of names: the largest kept name is at the root. */
+static void
+heap_sift_down (GPtrArray *h, guint i)
+{
+  for (;;)
+    {
+      guint l = 2 * i + 1, r = l + 1, top = i;
+      if (l < h->len && strcmp (h->pdata[l], h->pdata[top]) > 0)
+        top = l;
+      if (r < h->len && strcmp (h->pdata[r], h->pdata[top]) > 0)
+        top = r;
+      if (top == i)
+        return;
+      heap_swap (h, i, top);
+      i = top;
+    }
+}
+
+/* Keeps the @limit smallest of the names offered to @h. */
+static void
+heap_offer (GPtrArray *h, guint limit, const char *name)
+{
+  guint i;
+
+  if (h->len == limit)
+    {
+      if (strcmp (name, h->pdata[0]) >= 0)
+        return;
+      g_free (h->pdata[0]);
+      h->pdata[0] = g_strdup (name);
+      heap_sift_down (h, 0);
+      return;
+    }
+  g_ptr_array_add (h, g_strdup (name));
+  for (i = h->len - 1; i > 0 && strcmp (h->pdata[(i - 1) / 2], h->pdata[i]) < 0; i = (i - 1) / 2)
+    heap_swap (h, i, (i - 1) / 2);
+}
+
+/* The @limit smallest message names of @dir after @last (all, when NULL)
+ * that this walk did not make, sorted; @seen counts the names after @last.
+ * NULL with errno set when @dir cannot be read. */
+static GPtrArray *
+list_after (const char *dir, const char *last, GHashTable *made, guint limit, guint *seen)
+{
+  GPtrArray *names;
+  DIR *d = opendir (dir);
+  struct dirent *de;
+
+  if (d == NULL)
+    return NULL;
+  names = g_ptr_array_new_with_free_func (g_free);
+  *seen = 0;
+  while ((de = readdir (d)) != NULL)
+    if (de->d_name[0] != '.' && (last == NULL || strcmp (de->d_name, last) > 0)
+        && !g_hash_table_contains (made, de->d_name))
+      {
+        heap_offer (names, limit, de->d_name);
+        (*seen)++;
+      }
+  closedir (d);
+  /* Sorted, so runs and reports are reproducible. */
+  g_ptr_array_sort (names, compare_names);
+  return names;
+}
+
+static gboolean
+folder_error (const char *folder, const char *sub, const char *dir, const Walk *w,
+              GError **error)
+{
+  RrMaildirEntry e = { folder, sub, "", dir, NULL };
+  g_autoptr (GError) local = NULL;
+
+  rr_fs_set_error (&local, "cannot read folder", dir);
+  return w->on_error (&e, w->data, &local)
+         || (g_propagate_error (error, g_steal_pointer (&local)), FALSE);
+}
+
 static gboolean
 walk_sub (const char *folder, const char *sub, const Walk *w, GError **error)
 {
   g_autofree char *dir = g_build_filename (folder, sub, NULL);
-  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  RrMaildirEntry at = { folder, sub, NULL, dir };
-  DIR *d;
-  struct dirent *de;
+  g_autofree char *last = NULL;
+  /* Names this walk gives rewritten messages: met again, they are skipped. */
+  g_autoptr (GHashTable) made = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  RrMaildirEntry at = { folder, sub, NULL, dir, made };
+  guint limit = walk_batch, seen;
 
-  if (w->on_dir && !w->on_dir (&at, w->data, error))
-    return FALSE;
-  d = opendir (dir);
-
-  if (d == NULL)
+  for (;;)
     {
-      RrMaildirEntry e = { folder, sub, "", dir };
-      g_autoptr (GError) local = NULL;
-      if (errno == ENOENT)
-        return TRUE;
-      rr_fs_set_error (&local, "cannot read folder", dir);
-      return w->on_error (&e, w->data, &local)
-             || (g_propagate_error (error, g_steal_pointer (&local)), FALSE);
-    }
-  while ((de = readdir (d)) != NULL)
-    if (de->d_name[0] != '.')
-      g_ptr_array_add (names, g_strdup (de->d_name));
-  closedir (d);
-  /* Sorted, so runs and reports are reproducible; and the directory is not
-   * being read while we rename into it. */
-  g_ptr_array_sort (names, compare_names);
-  for (guint i = 0; i < names->len; i++)
-    {
-      g_autofree char *path = g_build_filename (dir, names->pdata[i], NULL);
-      RrMaildirEntry e = { folder, sub, names->pdata[i], path };
-      if (!w->func (&e, w->data, error))
+      g_autoptr (GPtrArray) names = NULL;
+      /* Before each pass the caller finishes the last one: its renames are
+       * then in @made, and a message moved to cur/ meanwhile is met there. */
+      if (w->on_dir && !w->on_dir (&at, w->data, error))
         return FALSE;
+      names = list_after (dir, last, made, limit, &seen);
+      if (names == NULL)
+        return errno == ENOENT || folder_error (folder, sub, dir, w, error);
+      for (guint i = 0; i < names->len; i++)
+        {
+          g_autofree char *path = g_build_filename (dir, names->pdata[i], NULL);
+          RrMaildirEntry e = { folder, sub, names->pdata[i], path, made };
+          if (!w->func (&e, w->data, error))
+            return FALSE;
+        }
+      if (names->len < limit)
+        return TRUE;
+      g_free (last);
+      last = g_strdup (names->pdata[names->len - 1]);
+      limit = MAX (limit, seen / WALK_PASSES);
     }
-  return TRUE;
 }
 
 static gboolean
@@ -257,6 +353,8 @@ rr_maildir_replace (const RrMaildirEntry *e, const struct stat *st,
   /* Under a new name, the old file stays until the new one is durable. When
    * a step fails, the new name is taken back (a cleanup, never faulted), so
    * that the message is not left there twice; a rerun does it again. */
+  if (e->made)  /* the walk may read this directory again: not again */
+    g_hash_table_add (e->made, g_strdup (name));
   if (!rr_new_file_rename (nf, path, error))
     {
       if (!g_file_test (rr_new_file_get_path (nf), G_FILE_TEST_EXISTS))

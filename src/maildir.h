@@ -20,6 +20,8 @@ typedef struct {
   const char *sub;    /* "new" or "cur" */
   const char *name;   /* file name */
   const char *path;   /* folder/sub/name */
+  GHashTable *made;   /* the walk's set of names rr_maildir_replace() gave
+                       * messages of this directory, or NULL */
 } RrMaildirEntry;
 
 /* Returns FALSE to stop the walk (the walk then returns FALSE too, with
@@ -30,16 +32,23 @@ typedef gboolean (*RrMaildirFunc) (const RrMaildirEntry *entry, gpointer data,
 /* Whether @path is a directory with cur/ and new/ subdirectories. */
 gboolean rr_maildir_is_maildir (const char *path);
 
-/* Calls @func for every message in new/ and cur/ of @root and, when
+/* Calls @func for every message in new/ and cur/ of @root, in name order,
+ * and, when
  * @recurse, of its Maildir++ subfolders (".Name"). Names starting with '.'
  * are not messages. Errors reading one folder are passed to @on_error
  * and the walk goes on. @on_dir, when not NULL, is called before each
  * new/ or cur/ is read, with the entry's name NULL and its path the
  * directory's: a caller reading ahead finishes the last directory there,
- * so that a message moved from new/ to cur/ meanwhile is met in cur/. */
+ * so that a message moved from new/ to cur/ meanwhile is met in cur/.
+ * A big directory is read in passes of a bounded number of names, @on_dir
+ * called before each; a name rr_maildir_replace() made through the
+ * entry's set is not met again. */
 gboolean rr_maildir_walk (const char *root, gboolean recurse, RrMaildirFunc func,
                           RrMaildirFunc on_error, RrMaildirFunc on_dir, gpointer data,
                           GError **error);
+
+/* For tests: the names a pass of the walk holds (0: the default, 8192). */
+void rr_maildir_set_walk_batch (guint names);
 
 /* The name with its ",S=" and ",W=" fields (if any, before the info part)
  * set to @size and @wsize. (transfer full) */
@@ -53,7 +62,8 @@ void rr_maildir_clean_tmp (const char *folder);
 /* Replaces @entry's file with the bytes of @iov: written to tmp/ (as
  * "reroute.<unique>"), fsynced,
  * renamed to the same folder and name (size fields updated), the old name
- * removed if the name changed; mode, owner and times copied from @st. */
+ * removed if the name changed (the new name then added to @entry's set);
+ * mode, owner and times copied from @st. */
 gboolean rr_maildir_replace (const RrMaildirEntry *entry, const struct stat *st,
                              const struct iovec *iov, int iovcnt, GError **error);
 

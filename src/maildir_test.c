@@ -229,6 +229,61 @@ Test (maildir, walk_announces_each_directory_first)
   g_string_free (w.errors, TRUE);
 }
 
+/* A directory bigger than a pass is read in passes, each in name order and
+ * announced; names created meanwhile after the last one are met. */
+Test (maildir, walk_reads_a_big_directory_in_passes)
+{
+  g_autofree char *root = make_maildir ("Mail", FALSE);
+  const char *names[] = { "n5", "n2", "n8", "n1", "n7", "n3", "n6", "n4" };
+  Walk w = { g_string_new (NULL), root, 0, 0, g_string_new (NULL), TRUE };
+  GError *error = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autofree char *rel = g_strconcat ("Mail/new/", names[i], NULL);
+      put (rel, names[i]);
+    }
+  rr_maildir_set_walk_batch (3);
+  cr_assert (rr_maildir_walk (root, TRUE, record, record_error, record_dir, &w, &error));
+  cr_assert_str_eq (w.seen->str, "[./new] ./new/n1 ./new/n2 ./new/n3 [./new] ./new/n4 ./new/n5 "
+                                 "./new/n6 [./new] ./new/n7 ./new/n8 [./cur]");
+  g_string_free (w.seen, TRUE);
+  g_string_free (w.errors, TRUE);
+}
+
+static gboolean
+shrink (const RrMaildirEntry *e, gpointer data, GError **error)
+{
+  struct stat st;
+  struct iovec iov = { (void *) "xy", 2 };
+
+  cr_assert_not_null (e->made);
+  cr_assert_eq (stat (e->path, &st), 0);
+  return record (e, data, error) && rr_maildir_replace (e, &st, &iov, 1, error);
+}
+
+/* A message rewritten under a new name that sorts after the pass's last
+ * name is not met again by the next pass. */
+Test (maildir, walk_does_not_meet_a_renamed_message_again)
+{
+  g_autofree char *root = make_maildir ("Mail", TRUE);
+  g_autofree char *cur = g_build_filename (root, "cur", NULL);
+  Walk w = { g_string_new (NULL), root, 0, 0, g_string_new (NULL), TRUE };
+  GError *error = NULL;
+
+  put ("Mail/cur/a,S=1:2,S", "a");
+  put ("Mail/cur/b,S=1:2,S", "b");
+  put ("Mail/cur/c,S=1:2,S", "c");
+  rr_maildir_set_walk_batch (2);
+  cr_assert (rr_maildir_walk (root, FALSE, shrink, record_error, NULL, &w, &error), "%s",
+             error ? error->message : "");
+  cr_assert_str_eq (w.seen->str, "./cur/a,S=1:2,S ./cur/b,S=1:2,S ./cur/c,S=1:2,S");
+  g_autofree char *names = rr_test_listing (cur);
+  cr_assert_str_eq (names, "a,S=2:2,S b,S=2:2,S c,S=2:2,S");
+  g_string_free (w.seen, TRUE);
+  g_string_free (w.errors, TRUE);
+}
+
 Test (maildir, walk_without_recursion)
 {
   g_autofree char *root = make_tree ();
@@ -355,7 +410,7 @@ make_msg (const char *folder, const char *sub, const char *name, const char *tex
 static RrMaildirEntry
 entry_of (const Msg *m)
 {
-  RrMaildirEntry e = { m->folder, m->sub, m->name, m->path };
+  RrMaildirEntry e = { m->folder, m->sub, m->name, m->path, NULL };
   return e;
 }
 
