@@ -6,7 +6,7 @@
 
 typedef struct {
   guint index;
-  gboolean worked;
+  gint worked;  /* times */
   GThread *worker;
 } Item;
 
@@ -24,7 +24,7 @@ work (gpointer p, gpointer data G_GNUC_UNUSED)
   Item *it = p;
 
   g_usleep (it->index % 7 == 0 ? 200 : 0);  /* finish out of order */
-  it->worked = TRUE;
+  g_atomic_int_inc (&it->worked);
   it->worker = g_thread_self ();
 }
 
@@ -34,7 +34,8 @@ done (gpointer p, gpointer data)
   Item *it = p;
   Run *r = data;
 
-  cr_assert (it->worked, "item %u finished before it was worked", it->index);
+  cr_assert_eq (g_atomic_int_get (&it->worked), 1, "item %u worked %d times before done",
+                it->index, g_atomic_int_get (&it->worked));
   cr_assert_eq (it->index, r->finished, "item %u finished in place %u", it->index, r->finished);
   cr_assert_eq (g_thread_self (), r->caller, "done() ran outside the caller's thread");
   r->worked_elsewhere |= it->worker != r->caller;
