@@ -36,6 +36,8 @@ typedef struct {
   guint jobs;         /* worker threads reading a Maildir ahead */
   RrAhead *ahead;
   gint ahead_bytes;   /* read ahead and not yet done (atomic) */
+  char *home_path;    /* the Maildir folder or mbox that @home is */
+  RrRefileHome *home; /* the mailbox the messages being refiled are in */
 } Batch;
 
 #define FLUSH_EVERY 256
@@ -105,33 +107,66 @@ report (Batch *b, const char *place, const Facts *facts, const RrRewrite *rw, Rr
   rr_report_action (b->report, &e);
 }
 
+/* The mailbox identity of the folder or mbox @path, made once for all
+ * its messages. (transfer none) */
+static const RrRefileHome *
+home_of (Batch *b, const char *path)
+{
+  if (g_strcmp0 (b->home_path, path) != 0)
+    {
+      g_free (b->home_path);
+      rr_refile_home_free (b->home);
+      b->home_path = g_strdup (path);
+      b->home = rr_refile_home_new (path);
+    }
+  return b->home;
+}
+
+/* Delivers the rewritten message to the mailboxes of @to, without its
+ * first @prefix bytes (BOM, From_ line) and last @suffix (mbox separator). */
+static gboolean
+deliver (Batch *b, const char *place, const RrRefileSource *src, const RrRewrite *rw,
+         const GPtrArray *to, gsize prefix, gsize suffix)
+{
+  g_autoptr (GString) bytes = g_string_sized_new (rr_rewrite_get_size (rw));
+  g_autoptr (GError) error = NULL;
+
+  rr_rewrite_append (rw, bytes);
+  g_string_truncate (bytes, bytes->len - MIN (suffix, bytes->len));
+  if (rr_refile_deliver (b->refile, src, to, bytes->str + prefix,
+                         bytes->len - MIN (prefix, bytes->len), &error))
+    return TRUE;
+  fail (b, place, error);
+  return FALSE;
+}
+
 /* Refiles one message: TRUE when it may leave the source. */
 static gboolean
 refile (Batch *b, const char *place, const RrRefileSource *src, const RrRewrite *rw,
         const Facts *facts, gsize suffix)
 {
   const GPtrArray *canonical = rr_rewrite_get_canonical (rw);
-  gboolean partial = rr_rewrite_has_unrouted (rw);
-  gboolean leave = !b->opt->copy && !partial;
-  RrAction action = partial ? RR_ACTION_REFILE_KEEP : leave ? RR_ACTION_REFILE : RR_ACTION_COPY;
-  g_autoptr (GString) bytes = NULL;
+  g_autoptr (GPtrArray) to = NULL;
   g_autoptr (GError) error = NULL;
   g_auto (GStrv) dests = NULL;
-  gsize prefix = facts->header_start;
+  gboolean stays, leave;
+  RrAction action;
 
   if (canonical->len == 0)
     return rr_report_unchanged (b->report), FALSE;
-  if ((dests = rr_refile_destinations (b->opt->refile, canonical, &error)) == NULL)
+  if ((to = rr_refile_elsewhere (b->opt->refile, src, canonical, &error)) == NULL
+      || (dests = rr_refile_destinations (b->opt->refile, to, &error)) == NULL)
     return fail (b, place, error), FALSE;
-  if (!b->opt->dry_run)
-    {
-      bytes = g_string_sized_new (rr_rewrite_get_size (rw));
-      rr_rewrite_append (rw, bytes);
-      g_string_truncate (bytes, bytes->len - MIN (suffix, bytes->len));
-      if (!rr_refile_deliver (b->refile, src, canonical, bytes->str + prefix,
-                              bytes->len - MIN (prefix, bytes->len), &error))
-        return fail (b, place, error), FALSE;
-    }
+  /* Already in the mailbox of each of its addresses: it stays as it is. */
+  if (to->len == 0)
+    return rr_report_unchanged (b->report), FALSE;
+  /* Some recipients are not routed, or it is in one of its own mailboxes
+   * already: delivered to the others, it stays where it is. */
+  stays = rr_rewrite_has_unrouted (rw) || to->len < canonical->len;
+  leave = !b->opt->copy && !stays;
+  action = stays ? RR_ACTION_REFILE_KEEP : leave ? RR_ACTION_REFILE : RR_ACTION_COPY;
+  if (!b->opt->dry_run && !deliver (b, place, src, rw, to, facts->header_start, suffix))
+    return FALSE;
   /* A message that stays counts as unchanged; its report line says what
    * was delivered, unless an earlier run delivered it already. */
   if (!leave && !b->opt->dry_run && !rr_refile_was_fresh (b->refile))
@@ -140,7 +175,7 @@ refile (Batch *b, const char *place, const RrRefileSource *src, const RrRewrite 
     report (b, place, facts, rw, action, (const char *const *) dests);
   if (leave || b->opt->dry_run)
     return leave && !b->opt->dry_run;
-  rr_refile_keep (b->refile, src, canonical);
+  rr_refile_keep (b->refile, src, to);
   return FALSE;
 }
 
@@ -305,7 +340,7 @@ maildir_refile (Batch *b, const RrMaildirEntry *e, const struct stat *st, const 
 {
   g_autofree char *key = g_strndup (e->name, strcspn (e->name, ":!;"));
   const char *info = e->name + strlen (key);
-  RrRefileSource src = { key, st->st_mtime, NULL, NULL, 0, FALSE };
+  RrRefileSource src = { key, st->st_mtime, NULL, NULL, 0, FALSE, home_of (b, e->folder) };
 
   if (strcmp (e->sub, "cur") == 0 && *info)
     src.info = info;
@@ -568,7 +603,8 @@ mbox_refile (MboxRun *m, const RrMboxMessage *msg, const char *place, const RrRe
 {
   /* A dry run delivers nothing, so it needs no identity. */
   g_autofree char *key = m->b->opt->dry_run ? NULL : mbox_key (m, msg);
-  RrRefileSource src = { key, (time_t) facts->date, NULL, msg->data, msg->from_len, TRUE };
+  RrRefileSource src = { key, (time_t) facts->date, NULL, msg->data, msg->from_len, TRUE,
+                         home_of (m->b, m->path) };
   gboolean leave = refile (m->b, place, &src, rw, facts, msg->sep_len);
   g_autoptr (GError) error = NULL;
 
@@ -797,7 +833,8 @@ run_spool (Batch *b, const char *spool, gboolean maildir)
 void
 rr_batch_run (const RrBatchOptions *opt, const char *spool, RrReport *report)
 {
-  Batch b = { opt, report, NULL, NULL, NULL, FALSE, rr_ahead_jobs (opt->jobs), NULL, 0 };
+  Batch b = { opt, report, NULL, NULL, NULL, FALSE, rr_ahead_jobs (opt->jobs), NULL, 0,
+              NULL, NULL };
   struct stat st;
 
   if (lstat (spool, &st) != 0)
@@ -814,4 +851,6 @@ rr_batch_run (const RrBatchOptions *opt, const char *spool, RrReport *report)
   else if (looks_like_mbox (spool, report))
     run_spool (&b, spool, FALSE);
   g_free (b.folder);
+  g_free (b.home_path);
+  rr_refile_home_free (b.home);
 }

@@ -405,6 +405,98 @@ unescape (const char *msg, gsize len)
   return out;
 }
 
+/* A file's identity: paths that differ by "//", "./" or symlinked parents
+ * name the same one. */
+typedef struct {
+  dev_t dev;
+  ino_t ino;
+} FileId;
+
+struct _RrRefileHome {
+  gboolean known;     /* it could be stat'ed */
+  gboolean folder;    /* a Maildir folder (a directory), else an mbox file */
+  FileId self;
+  gboolean sub;       /* a Maildir++ subfolder of the Maildir @maildir */
+  FileId maildir;
+};
+
+static gboolean
+same_file (const FileId *id, const struct stat *st)
+{
+  return id->dev == st->st_dev && id->ino == st->st_ino;
+}
+
+/* Whether the folder at @path is a Maildir++ subfolder, a directory named
+ * ".Name" (as the walker meets them, so a symlinked one is one too); if so,
+ * @maildir gets the identity of the directory it is in. */
+static gboolean
+subfolder_of (const char *path, FileId *maildir)
+{
+  g_autofree char *abs = g_canonicalize_filename (path, NULL);
+  g_autofree char *name = g_path_get_basename (abs);
+  g_autofree char *parent = g_path_get_dirname (abs);
+  struct stat st;
+
+  if (name[0] != '.' || stat (parent, &st) != 0)
+    return FALSE;
+  maildir->dev = st.st_dev;
+  maildir->ino = st.st_ino;
+  return TRUE;
+}
+
+RrRefileHome *
+rr_refile_home_new (const char *path)
+{
+  RrRefileHome *h = g_new0 (RrRefileHome, 1);
+  struct stat st;
+
+  if (stat (path, &st) != 0)
+    return h;
+  h->known = TRUE;
+  h->folder = S_ISDIR (st.st_mode);
+  h->self.dev = st.st_dev;
+  h->self.ino = st.st_ino;
+  h->sub = h->folder && subfolder_of (path, &h->maildir);
+  return h;
+}
+
+void
+rr_refile_home_free (RrRefileHome *home)
+{
+  g_free (home);
+}
+
+/* Whether the mailbox at @path (a Maildir when @maildir) holds @h: is it,
+ * or, for a Maildir, has it as a Maildir++ subfolder. A mailbox that does
+ * not exist yet holds nothing. */
+static gboolean
+is_home (const RrRefileHome *h, const char *path, gboolean maildir)
+{
+  struct stat st;
+
+  if (h == NULL || !h->known || h->folder != maildir || stat (path, &st) != 0)
+    return FALSE;
+  return same_file (&h->self, &st) || (h->sub && same_file (&h->maildir, &st));
+}
+
+GPtrArray *
+rr_refile_elsewhere (const RrRefileOptions *opt, const RrRefileSource *src,
+                     const GPtrArray *canonical, GError **error)
+{
+  g_autoptr (GPtrArray) out = g_ptr_array_new ();
+  gboolean maildir = g_str_has_suffix (opt->template, "/");
+
+  for (guint i = 0; i < canonical->len; i++)
+    {
+      g_autofree char *path = rr_deliver_expand (opt->template, canonical->pdata[i], error);
+      if (path == NULL)
+        return NULL;
+      if (!is_home (src->home, path, maildir))
+        g_ptr_array_add (out, canonical->pdata[i]);
+    }
+  return g_steal_pointer (&out);
+}
+
 char **
 rr_refile_destinations (const RrRefileOptions *opt, const GPtrArray *canonical, GError **error)
 {

@@ -9,6 +9,13 @@
  * will have; a rerun finds the entry and checks those bytes. Sources are
  * removed by the caller only after every delivery is durable.
  *
+ * In place: a message that already sits in the mailbox of one of its
+ * canonical addresses (a cron job over the mail store itself) is not
+ * delivered there again, or a Maildir message would get a new name on every
+ * run (IMAP clients fetch it again) and one the user filed into a Maildir++
+ * subfolder would be pulled back to the INBOX. rr_refile_elsewhere() says
+ * which addresses still need it.
+ *
  * DIAGNOSTICS
  *   rr_refile_deliver() fails with deliver.c's RR_DELIVER_ERROR_UNSAFE for a
  *   mailbox path an address part would make unsafe (bad data: the message
@@ -30,6 +37,17 @@ typedef struct {
   RrDeliverOptions deliver;
 } RrRefileOptions;
 
+/* The mailbox a source message sits in, a Maildir folder or an mbox file,
+ * known by device and inode: paths that differ by "//", "./" or symlinked
+ * parents name the same mailbox. */
+typedef struct _RrRefileHome RrRefileHome;
+
+/* The mailbox at @path (a Maildir folder or an mbox file). One that cannot
+ * be stat'ed is no destination's. (transfer full) */
+RrRefileHome *rr_refile_home_new (const char *path);
+void rr_refile_home_free (RrRefileHome *home);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (RrRefileHome, rr_refile_home_free)
+
 /* Where a message comes from, as far as delivery cares. */
 typedef struct {
   const char *key;         /* stable identity of the source message */
@@ -38,6 +56,7 @@ typedef struct {
   const char *from_line;   /* the source's own From_ line, or NULL */
   gsize from_line_len;
   gboolean unescape;       /* undo mbox ">From " escaping (an mbox source) */
+  const RrRefileHome *home; /* the mailbox it is in, or NULL (standard input) */
 } RrRefileSource;
 
 typedef struct _RrRefile RrRefile;
@@ -58,6 +77,16 @@ gboolean rr_refile_deliver (RrRefile *refile, const RrRefileSource *src,
 /* Whether the last rr_refile_deliver() delivered anything that was not
  * there yet (a rerun over messages kept in the source delivers nothing). */
 gboolean rr_refile_was_fresh (const RrRefile *refile);
+
+/* The addresses of @canonical whose mailbox @src is not in yet, in order.
+ * A message already sits in the mailbox of an address when its home is that
+ * mailbox: the same mbox file, or for a Maildir the Maildir itself or one of
+ * its Maildir++ subfolders (a direct child named ".Name", where the user
+ * filed it). Nothing is delivered for such an address: it has the message.
+ * Fails like rr_refile_destinations(). (transfer container: the elements
+ * are @canonical's) */
+GPtrArray *rr_refile_elsewhere (const RrRefileOptions *options, const RrRefileSource *src,
+                                const GPtrArray *canonical, GError **error);
 
 /* The mailbox paths @canonical's addresses go to. (transfer full) */
 char **rr_refile_destinations (const RrRefileOptions *options, const GPtrArray *canonical,
