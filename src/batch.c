@@ -358,7 +358,7 @@ typedef enum { JOB_OK, JOB_BAD, JOB_GONE, JOB_IO, JOB_NOT_REGULAR, JOB_LATER } J
 
 typedef struct {
   char *folder, *sub, *name, *path;
-  GHashTable *made;
+  RrMaildirDir *dir;
   JobState state;
   struct stat st;
   char *text;
@@ -377,7 +377,7 @@ static void
 maildir_job_free (MaildirJob *j)
 {
   g_free (j->folder), g_free (j->sub), g_free (j->name), g_free (j->path);
-  g_clear_pointer (&j->made, g_hash_table_unref);
+  g_clear_pointer (&j->dir, rr_maildir_dir_unref);
   g_free (j->text);
   g_clear_pointer (&j->rw, rr_rewrite_free);
   facts_clear (&j->facts);
@@ -400,7 +400,8 @@ charge (Batch *b, MaildirJob *j, goffset size)
 static JobState
 maildir_read (MaildirJob *j, Batch *b, gboolean ahead)
 {
-  int fd = open (j->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  RrMaildirEntry e = { j->folder, j->sub, j->name, j->path, j->dir };
+  int fd = rr_maildir_open (&e, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   gboolean read_ok;
 
   if (fd < 0)  /* gone: another MUA moved it, not an error */
@@ -436,7 +437,7 @@ maildir_work (gpointer item, gpointer data)
 static void
 maildir_act_on (Batch *b, MaildirJob *j)
 {
-  RrMaildirEntry e = { j->folder, j->sub, j->name, j->path, j->made };
+  RrMaildirEntry e = { j->folder, j->sub, j->name, j->path, j->dir };
 
   if (b->opt->refile)
     maildir_refile (b, &e, &j->st, j->rw, &j->facts);
@@ -484,7 +485,7 @@ maildir_message (const RrMaildirEntry *e, gpointer data, GError **error G_GNUC_U
   j->sub = g_strdup (e->sub);
   j->name = g_strdup (e->name);
   j->path = g_strdup (e->path);
-  j->made = e->made ? g_hash_table_ref (e->made) : NULL;
+  j->dir = e->dir ? rr_maildir_dir_ref (e->dir) : NULL;
   rr_ahead_push (b->ahead, j);
   return TRUE;
 }

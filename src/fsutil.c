@@ -190,10 +190,19 @@ __wrap_openat (int dirfd, const char *path, int flags, ...)
   va_list ap;
   mode_t mode;
 
+  g_autofree char *full = NULL;
+
   va_start (ap, flags);
   mode = open_mode (flags, ap);
   va_end (ap);
-  if ((!creating (flags) && fault_named (path)) || fault_call ("open", creating (flags)))
+  if (dirfd != AT_FDCWD && !g_path_is_absolute (path))  /* NAME in its folder */
+    {
+      g_autofree char *link = g_strdup_printf ("/proc/self/fd/%d", dirfd);
+      g_autofree char *dir = g_file_read_link (link, NULL);
+      full = dir ? g_build_filename (dir, path, NULL) : NULL;
+    }
+  if ((!creating (flags) && fault_named (full ? full : path))
+      || fault_call ("open", creating (flags)))
     return -1;
   return __real_openat (dirfd, path, flags, mode);
 }

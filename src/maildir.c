@@ -118,28 +118,85 @@ heap_offer (GPtrArray *h, guint limit, const char *name)
     heap_swap (h, i, (i - 1) / 2);
 }
 
-/* The @limit smallest message names of @dir after @last (all, when NULL)
+struct _RrMaildirDir {
+  int fd;
+  GHashTable *made;  /* names this walk gave rewritten messages here */
+};
+
+static void
+dir_clear (gpointer p)
+{
+  RrMaildirDir *d = p;
+
+  close (d->fd);
+  g_hash_table_unref (d->made);
+}
+
+RrMaildirDir *
+rr_maildir_dir_ref (RrMaildirDir *dir)
+{
+  return g_atomic_rc_box_acquire (dir);
+}
+
+void
+rr_maildir_dir_unref (RrMaildirDir *dir)
+{
+  if (dir)
+    g_atomic_rc_box_release_full (dir, dir_clear);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (RrMaildirDir, rr_maildir_dir_unref)
+
+/* NULL with errno set when @path cannot be opened as a directory. */
+static RrMaildirDir *
+dir_open (const char *path)
+{
+  int fd = rr_fs_open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  RrMaildirDir *d;
+
+  if (fd < 0)
+    return NULL;
+  d = g_atomic_rc_box_new0 (RrMaildirDir);
+  d->fd = fd;
+  d->made = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  return d;
+}
+
+int
+rr_maildir_open (const RrMaildirEntry *e, int flags)
+{
+  return e->dir ? openat (e->dir->fd, e->name, flags) : open (e->path, flags);
+}
+
+/* The @limit smallest message names of @d after @last (all, when NULL)
  * that this walk did not make, sorted; @seen counts the names after @last.
- * NULL with errno set when @dir cannot be read. */
+ * NULL with errno set when @d cannot be read. */
 static GPtrArray *
-list_after (const char *dir, const char *last, GHashTable *made, guint limit, guint *seen)
+list_after (RrMaildirDir *d, const char *last, guint limit, guint *seen)
 {
   GPtrArray *names;
-  DIR *d = opendir (dir);
+  int fd = openat (d->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR *dir = fd < 0 ? NULL : fdopendir (fd);
   struct dirent *de;
 
-  if (d == NULL)
-    return NULL;
+  if (dir == NULL)
+    {
+      int saved = errno;
+      if (fd >= 0)
+        close (fd);
+      errno = saved;
+      return NULL;
+    }
   names = g_ptr_array_new_with_free_func (g_free);
   *seen = 0;
-  while ((de = readdir (d)) != NULL)
+  while ((de = readdir (dir)) != NULL)
     if (de->d_name[0] != '.' && (last == NULL || strcmp (de->d_name, last) > 0)
-        && !g_hash_table_contains (made, de->d_name))
+        && !g_hash_table_contains (d->made, de->d_name))
       {
         heap_offer (names, limit, de->d_name);
         (*seen)++;
       }
-  closedir (d);
+  closedir (dir);
   /* Sorted, so runs and reports are reproducible. */
   g_ptr_array_sort (names, compare_names);
   return names;
@@ -160,27 +217,27 @@ folder_error (const char *folder, const char *sub, const char *dir, const Walk *
 static gboolean
 walk_sub (const char *folder, const char *sub, const Walk *w, GError **error)
 {
-  g_autofree char *dir = g_build_filename (folder, sub, NULL);
+  g_autofree char *path = g_build_filename (folder, sub, NULL);
   g_autofree char *last = NULL;
-  /* Names this walk gives rewritten messages: met again, they are skipped. */
-  g_autoptr (GHashTable) made = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  RrMaildirEntry at = { folder, sub, NULL, dir, made };
+  RrMaildirEntry at = { folder, sub, NULL, path, NULL };
+  g_autoptr (RrMaildirDir) d = NULL;
   guint limit = walk_batch, seen;
 
   for (;;)
     {
       g_autoptr (GPtrArray) names = NULL;
       /* Before each pass the caller finishes the last one: its renames are
-       * then in @made, and a message moved to cur/ meanwhile is met there. */
+       * then known, and a message moved to cur/ meanwhile is met there. */
       if (w->on_dir && !w->on_dir (&at, w->data, error))
         return FALSE;
-      names = list_after (dir, last, made, limit, &seen);
-      if (names == NULL)
-        return errno == ENOENT || folder_error (folder, sub, dir, w, error);
+      if (d == NULL && (d = dir_open (path)) == NULL)
+        return errno == ENOENT || folder_error (folder, sub, path, w, error);
+      if ((names = list_after (d, last, limit, &seen)) == NULL)
+        return folder_error (folder, sub, path, w, error);
       for (guint i = 0; i < names->len; i++)
         {
-          g_autofree char *path = g_build_filename (dir, names->pdata[i], NULL);
-          RrMaildirEntry e = { folder, sub, names->pdata[i], path, made };
+          g_autofree char *file = g_build_filename (path, names->pdata[i], NULL);
+          RrMaildirEntry e = { folder, sub, names->pdata[i], file, d };
           if (!w->func (&e, w->data, error))
             return FALSE;
         }
@@ -353,8 +410,8 @@ rr_maildir_replace (const RrMaildirEntry *e, const struct stat *st,
   /* Under a new name, the old file stays until the new one is durable. When
    * a step fails, the new name is taken back (a cleanup, never faulted), so
    * that the message is not left there twice; a rerun does it again. */
-  if (e->made)  /* the walk may read this directory again: not again */
-    g_hash_table_add (e->made, g_strdup (name));
+  if (e->dir)  /* the walk may read this directory again: not again */
+    g_hash_table_add (e->dir->made, g_strdup (name));
   if (!rr_new_file_rename (nf, path, error))
     {
       if (!g_file_test (rr_new_file_get_path (nf), G_FILE_TEST_EXISTS))

@@ -14,15 +14,25 @@
 
 G_BEGIN_DECLS
 
+/* A directory the walk is reading, shared by the entries met in it: held
+ * open, so that its messages are opened by name rather than by path, with
+ * the set of names rr_maildir_replace() gave messages there. */
+typedef struct _RrMaildirDir RrMaildirDir;
+
+RrMaildirDir *rr_maildir_dir_ref (RrMaildirDir *dir);
+void rr_maildir_dir_unref (RrMaildirDir *dir);
+
 /* One message file, as found by the walk (transfer none for the callback). */
 typedef struct {
   const char *folder; /* the Maildir or Maildir++ folder */
   const char *sub;    /* "new" or "cur" */
   const char *name;   /* file name */
   const char *path;   /* folder/sub/name */
-  GHashTable *made;   /* the walk's set of names rr_maildir_replace() gave
-                       * messages of this directory, or NULL */
+  RrMaildirDir *dir;  /* the directory as the walk holds it, or NULL */
 } RrMaildirEntry;
+
+/* Opens @entry's file with @flags: by name in its directory, or by path. */
+int rr_maildir_open (const RrMaildirEntry *entry, int flags);
 
 /* Returns FALSE to stop the walk (the walk then returns FALSE too, with
  * @error as the callback set it). */
@@ -41,8 +51,8 @@ gboolean rr_maildir_is_maildir (const char *path);
  * directory's: a caller reading ahead finishes the last directory there,
  * so that a message moved from new/ to cur/ meanwhile is met in cur/.
  * A big directory is read in passes of a bounded number of names, @on_dir
- * called before each; a name rr_maildir_replace() made through the
- * entry's set is not met again. */
+ * called before each; a name rr_maildir_replace() gave a message through
+ * the entry's directory is not met again. */
 gboolean rr_maildir_walk (const char *root, gboolean recurse, RrMaildirFunc func,
                           RrMaildirFunc on_error, RrMaildirFunc on_dir, gpointer data,
                           GError **error);
@@ -62,7 +72,8 @@ void rr_maildir_clean_tmp (const char *folder);
 /* Replaces @entry's file with the bytes of @iov: written to tmp/ (as
  * "reroute.<unique>"), fsynced,
  * renamed to the same folder and name (size fields updated), the old name
- * removed if the name changed (the new name then added to @entry's set);
+ * removed if the name changed (the new name then added to @entry's
+ * directory's set);
  * mode, owner and times copied from @st. */
 gboolean rr_maildir_replace (const RrMaildirEntry *entry, const struct stat *st,
                              const struct iovec *iov, int iovcnt, GError **error);

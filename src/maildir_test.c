@@ -257,7 +257,7 @@ shrink (const RrMaildirEntry *e, gpointer data, GError **error)
   struct stat st;
   struct iovec iov = { (void *) "xy", 2 };
 
-  cr_assert_not_null (e->made);
+  cr_assert_not_null (e->dir);
   cr_assert_eq (stat (e->path, &st), 0);
   return record (e, data, error) && rr_maildir_replace (e, &st, &iov, 1, error);
 }
