@@ -351,7 +351,8 @@ deliver_one (const RrRefileOptions *ro, const RrMessage *msg, const RrRewrite *r
   g_autofree char *key = g_compute_checksum_for_data (G_CHECKSUM_SHA256,
                                                       (const guchar *) data + start, len - start);
   const char *from = g_str_has_prefix (data, "\xEF\xBB\xBF") ? data + 3 : data;
-  RrRefileSource src = { key, (time_t) rr_message_get_date (msg), NULL, NULL, 0, FALSE, NULL };
+  RrRefileSource src = { key, (time_t) rr_message_get_date (msg), NULL, NULL, 0, FALSE, NULL,
+                         NULL };
 
   if (data + start > from)  /* the message came with its own From_ line */
     {

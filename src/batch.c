@@ -122,19 +122,32 @@ home_of (Batch *b, const char *path)
   return b->home;
 }
 
-/* Delivers the rewritten message to the mailboxes of @to, without its
- * first @prefix bytes (BOM, From_ line) and last @suffix (mbox separator). */
+/* The rewritten message as it is delivered: *@msg, *@len, without its
+ * first @prefix bytes (BOM, From_ line) and last @suffix (mbox separator).
+ * (transfer full: what *@msg points into) */
+static GString *
+delivered_bytes (const RrRewrite *rw, gsize prefix, gsize suffix, const char **msg, gsize *len)
+{
+  GString *bytes = g_string_sized_new (rr_rewrite_get_size (rw));
+
+  rr_rewrite_append (rw, bytes);
+  g_string_truncate (bytes, bytes->len - MIN (suffix, bytes->len));
+  *msg = bytes->str + MIN (prefix, bytes->len);
+  *len = bytes->len - MIN (prefix, bytes->len);
+  return bytes;
+}
+
+/* Delivers the rewritten message to the mailboxes of @to. */
 static gboolean
 deliver (Batch *b, const char *place, const RrRefileSource *src, const RrRewrite *rw,
          const GPtrArray *to, gsize prefix, gsize suffix)
 {
-  g_autoptr (GString) bytes = g_string_sized_new (rr_rewrite_get_size (rw));
+  const char *msg;
+  gsize len;
+  g_autoptr (GString) bytes = delivered_bytes (rw, prefix, suffix, &msg, &len);
   g_autoptr (GError) error = NULL;
 
-  rr_rewrite_append (rw, bytes);
-  g_string_truncate (bytes, bytes->len - MIN (suffix, bytes->len));
-  if (rr_refile_deliver (b->refile, src, to, bytes->str + prefix,
-                         bytes->len - MIN (prefix, bytes->len), &error))
+  if (rr_refile_deliver (b->refile, src, to, msg, len, &error))
     return TRUE;
   fail (b, place, error);
   return FALSE;
@@ -336,11 +349,12 @@ flush_removals (Batch *b)
 
 static void
 maildir_refile (Batch *b, const RrMaildirEntry *e, const struct stat *st, const RrRewrite *rw,
-                const Facts *facts)
+                const Facts *facts, RrRefileDrafts *drafts)
 {
   g_autofree char *key = g_strndup (e->name, strcspn (e->name, ":!;"));
   const char *info = e->name + strlen (key);
-  RrRefileSource src = { key, st->st_mtime, NULL, NULL, 0, FALSE, home_of (b, e->folder) };
+  RrRefileSource src = { key, st->st_mtime, NULL, NULL, 0, FALSE, home_of (b, e->folder),
+                         drafts };
 
   if (strcmp (e->sub, "cur") == 0 && *info)
     src.info = info;
@@ -359,6 +373,7 @@ typedef enum { JOB_OK, JOB_BAD, JOB_GONE, JOB_IO, JOB_NOT_REGULAR, JOB_LATER } J
 typedef struct {
   char *folder, *sub, *name, *path;
   RrMaildirDir *dir;
+  const RrRefileHome *home;  /* the folder's, while its messages are in flight */
   JobState state;
   struct stat st;
   char *text;
@@ -367,6 +382,7 @@ typedef struct {
   Facts facts;
   GError *error;
   gint charged;       /* bytes counted against READ_AHEAD_BYTES */
+  RrRefileDrafts *drafts;
 } MaildirJob;
 
 /* The messages read ahead hold at most this many bytes; a message that
@@ -378,6 +394,7 @@ maildir_job_free (MaildirJob *j)
 {
   g_free (j->folder), g_free (j->sub), g_free (j->name), g_free (j->path);
   g_clear_pointer (&j->dir, rr_maildir_dir_unref);
+  g_clear_pointer (&j->drafts, rr_refile_drafts_free);
   g_free (j->text);
   g_clear_pointer (&j->rw, rr_rewrite_free);
   facts_clear (&j->facts);
@@ -425,6 +442,27 @@ maildir_read (MaildirJob *j, Batch *b, gboolean ahead)
   return j->rw ? JOB_OK : JOB_BAD;
 }
 
+/* In the worker, a refile writes the message into the Maildirs it goes to
+ * as well: writing is most of a refile's work, and the caller's thread
+ * then only publishes (refile.c decides where it may write ahead). */
+static void
+maildir_draft (MaildirJob *j, Batch *b)
+{
+  const GPtrArray *canonical = rr_rewrite_get_canonical (j->rw);
+  RrRefileSource src = { NULL, 0, NULL, NULL, 0, FALSE, j->home, NULL };
+  g_autoptr (GPtrArray) to = NULL;
+  g_autoptr (GString) bytes = NULL;
+  const char *msg;
+  gsize len;
+
+  if (canonical->len == 0
+      || (to = rr_refile_elsewhere (b->opt->refile, &src, canonical, NULL)) == NULL
+      || to->len == 0)
+    return;
+  bytes = delivered_bytes (j->rw, j->facts.header_start, 0, &msg, &len);
+  j->drafts = rr_refile_write_drafts (b->refile, to, msg, len);
+}
+
 static void
 maildir_work (gpointer item, gpointer data)
 {
@@ -432,6 +470,8 @@ maildir_work (gpointer item, gpointer data)
   Batch *b = data;
 
   j->state = maildir_read (j, b, b->jobs > 1);
+  if (j->state == JOB_OK && j->home)
+    maildir_draft (j, b);
 }
 
 static void
@@ -440,7 +480,7 @@ maildir_act_on (Batch *b, MaildirJob *j)
   RrMaildirEntry e = { j->folder, j->sub, j->name, j->path, j->dir };
 
   if (b->opt->refile)
-    maildir_refile (b, &e, &j->st, j->rw, &j->facts);
+    maildir_refile (b, &e, &j->st, j->rw, &j->facts, j->drafts);
   else if (rr_rewrite_changes (j->rw))
     {
       if (g_strcmp0 (b->folder, e.folder) != 0 && !b->opt->dry_run)
@@ -486,6 +526,8 @@ maildir_message (const RrMaildirEntry *e, gpointer data, GError **error G_GNUC_U
   j->name = g_strdup (e->name);
   j->path = g_strdup (e->path);
   j->dir = e->dir ? rr_maildir_dir_ref (e->dir) : NULL;
+  if (b->refile)  /* the walk drains before it meets another folder */
+    j->home = home_of (b, e->folder);
   rr_ahead_push (b->ahead, j);
   return TRUE;
 }
@@ -514,6 +556,7 @@ run_maildir (Batch *b, const char *path)
   g_autoptr (GError) error = NULL;
 
   rr_address_init ();  /* before the threads that parse */
+  rr_fs_hostname ();   /* and write */
   b->ahead = rr_ahead_new (b->jobs, 64 * b->jobs, maildir_work, maildir_done, b);
   if (!rr_maildir_walk (path, b->opt->recurse, maildir_message, maildir_folder_error,
                         maildir_dir, b, &error)
@@ -605,7 +648,7 @@ mbox_refile (MboxRun *m, const RrMboxMessage *msg, const char *place, const RrRe
   /* A dry run delivers nothing, so it needs no identity. */
   g_autofree char *key = m->b->opt->dry_run ? NULL : mbox_key (m, msg);
   RrRefileSource src = { key, (time_t) facts->date, NULL, msg->data, msg->from_len, TRUE,
-                         home_of (m->b, m->path) };
+                         home_of (m->b, m->path), NULL };
   gboolean leave = refile (m->b, place, &src, rw, facts, msg->sep_len);
   g_autoptr (GError) error = NULL;
 

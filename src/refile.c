@@ -51,7 +51,20 @@ struct _RrRefile {
   int journal_fd;
   GHashTable *entries;   /* key -> Entry */
   GHashTable *maildirs;  /* prepared Maildir path -> set of message names */
+  GMutex maildirs_lock;  /* its insertions, against readers in workers */
   gboolean fresh;        /* the last rr_refile_deliver() delivered something new */
+};
+
+/* A delivery written ahead into the tmp/ of Maildir @dir: the file, or
+ * why it could not be written. */
+typedef struct {
+  char *dir;
+  RrNewFile *nf;
+  GError *error;
+} Draft;
+
+struct _RrRefileDrafts {
+  GPtrArray *list;  /* Draft */
 };
 
 static void
@@ -100,6 +113,7 @@ rr_refile_new (const RrRefileOptions *opt, const char *journal, GError **error G
   rf->entries = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, entry_free);
   rf->maildirs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                         (GDestroyNotify) g_hash_table_unref);
+  g_mutex_init (&rf->maildirs_lock);
   if (rf->journal)
     load_journal (rf);
   return rf;
@@ -115,6 +129,7 @@ rr_refile_free (RrRefile *rf)
   g_ptr_array_unref (rf->pending);  /* unsynced deliveries are dropped */
   g_hash_table_unref (rf->entries);
   g_hash_table_unref (rf->maildirs);
+  g_mutex_clear (&rf->maildirs_lock);
   g_free (rf->journal);
   g_free (rf->root);
   g_free (rf);
@@ -144,8 +159,104 @@ maildir_names (RrRefile *rf, const char *dir, GError **error)
     return NULL;
   rr_maildir_clean_tmp (dir);  /* what a killed run of ours left there */
   names = rr_deliver_maildir_list (dir);
+  g_mutex_lock (&rf->maildirs_lock);
   g_hash_table_insert (rf->maildirs, g_strdup (dir), names);
+  g_mutex_unlock (&rf->maildirs_lock);
   return names;
+}
+
+static gboolean
+is_prepared (RrRefile *rf, const char *dir)
+{
+  gboolean yes;
+
+  g_mutex_lock (&rf->maildirs_lock);
+  yes = g_hash_table_contains (rf->maildirs, dir);
+  g_mutex_unlock (&rf->maildirs_lock);
+  return yes;
+}
+
+/* The Maildir an address's template names, without its trailing '/'.
+ * (transfer full) */
+static char *
+maildir_of (const RrRefileOptions *opt, const char *address, GError **error)
+{
+  char *path = rr_deliver_expand (opt->template, address, error);
+  gsize n = path ? strlen (path) : 0;
+
+  while (n > 1 && path[n - 1] == '/')
+    path[--n] = '\0';
+  return path;
+}
+
+static void
+draft_free (gpointer p)
+{
+  Draft *d = p;
+
+  rr_new_file_abort (d->nf);  /* not delivered after all: removed */
+  g_clear_error (&d->error);
+  g_free (d->dir);
+  g_free (d);
+}
+
+RrRefileDrafts *
+rr_refile_write_drafts (RrRefile *rf, const GPtrArray *to, const char *msg, gsize len)
+{
+  RrRefileDrafts *drafts = NULL;
+
+  if (!g_str_has_suffix (rf->opt->template, "/"))
+    return NULL;
+  for (guint i = 0; i < to->len; i++)
+    {
+      Draft *d;
+      char *dir = maildir_of (rf->opt, to->pdata[i], NULL);
+      /* Only into a Maildir the caller has made safe: never through a
+       * symlink, never into one that is not there yet. */
+      if (dir == NULL || !is_prepared (rf, dir))
+        {
+          g_free (dir);
+          continue;
+        }
+      d = g_new0 (Draft, 1);
+      d->dir = dir;
+      d->nf = rr_deliver_maildir_write (dir, msg, len, &d->error);
+      if (d->nf && !rr_new_file_close (d->nf, &d->error))
+        g_clear_pointer (&d->nf, rr_new_file_abort);
+      if (drafts == NULL)
+        {
+          drafts = g_new0 (RrRefileDrafts, 1);
+          drafts->list = g_ptr_array_new_with_free_func (draft_free);
+        }
+      g_ptr_array_add (drafts->list, d);
+    }
+  return drafts;
+}
+
+void
+rr_refile_drafts_free (RrRefileDrafts *drafts)
+{
+  if (drafts == NULL)
+    return;
+  g_ptr_array_unref (drafts->list);
+  g_free (drafts);
+}
+
+/* The written file for @dir, closed, or NULL with @error set when writing
+ * it failed, or NULL when there is none. (transfer full) */
+static RrNewFile *
+take_draft (RrRefileDrafts *drafts, const char *dir, GError **error)
+{
+  for (guint i = 0; drafts && i < drafts->list->len; i++)
+    {
+      Draft *d = drafts->list->pdata[i];
+      if (strcmp (d->dir, dir) != 0)
+        continue;
+      if (d->error)
+        g_propagate_error (error, g_steal_pointer (&d->error));
+      return g_steal_pointer (&d->nf);
+    }
+  return NULL;
 }
 
 static gboolean
@@ -165,6 +276,7 @@ deliver_maildir (RrRefile *rf, const RrRefileSource *src, const char *dir, const
                                            rr_fs_hostname ());
   g_autofree char *target = NULL;
   g_autoptr (RrNewFile) nf = NULL;
+  g_autoptr (GError) local = NULL;
   GHashTable *names = maildir_names (rf, dir, error);
   Pending *d;
 
@@ -175,8 +287,11 @@ deliver_maildir (RrRefile *rf, const RrRefileSource *src, const char *dir, const
   rf->fresh = TRUE;
   target = src->info ? g_strdup_printf ("%s/cur/%s%s", dir, name, src->info)
                      : g_strdup_printf ("%s/new/%s", dir, name);
-  nf = rr_deliver_maildir_write (dir, msg, len, error);
-  if (nf == NULL || !rr_new_file_close (nf, error))
+  nf = take_draft (src->drafts, dir, &local);
+  if (local)
+    return g_propagate_error (error, g_steal_pointer (&local)), FALSE;
+  if (nf == NULL && ((nf = rr_deliver_maildir_write (dir, msg, len, error)) == NULL
+                     || !rr_new_file_close (nf, error)))
     return FALSE;
   d = g_new0 (Pending, 1);
   d->nf = g_steal_pointer (&nf);
@@ -220,19 +335,13 @@ unpublish (GPtrArray *pending)
       unlink (((Pending *) pending->pdata[i])->target);
 }
 
-gboolean
-rr_refile_flush (RrRefile *rf, GError **error)
+/* Makes everything written on the file systems of @dirs durable: one
+ * syncfs(2) per file system. */
+static gboolean
+sync_file_systems (GPtrArray *dirs, GError **error)
 {
-  g_autoptr (GPtrArray) dirs = NULL;
   g_autoptr (GHashTable) devices = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
-  g_autoptr (GPtrArray) pending = g_steal_pointer (&rf->pending);
 
-  rf->pending = g_ptr_array_new_with_free_func (pending_free);
-  if (pending->len == 0)
-    return TRUE;
-  dirs = distinct_dirs (pending);
-  /* One flush per file system makes every file of the batch durable before
-   * any is published. */
   for (guint i = 0; i < dirs->len; i++)
     {
       struct stat st;
@@ -246,6 +355,38 @@ rr_refile_flush (RrRefile *rf, GError **error)
       if (!rr_fs_syncfs (dirs->pdata[i], error))
         return FALSE;
     }
+  return TRUE;
+}
+
+/* Up to this many directories of a batch are synced one by one; beyond, a
+ * sync of their file systems is cheaper (measured on ext4: a batch of 256
+ * deliveries to 200 Maildirs spent 0.2 s in 107 directory fsyncs each). */
+#define SYNC_DIRS_ONE_BY_ONE 8
+
+static gboolean
+sync_dirs (GPtrArray *dirs, GError **error)
+{
+  if (dirs->len > SYNC_DIRS_ONE_BY_ONE)
+    return sync_file_systems (dirs, error);
+  for (guint i = 0; i < dirs->len; i++)
+    if (!rr_fs_sync_dir (dirs->pdata[i], error))
+      return FALSE;
+  return TRUE;
+}
+
+gboolean
+rr_refile_flush (RrRefile *rf, GError **error)
+{
+  g_autoptr (GPtrArray) dirs = NULL;
+  g_autoptr (GPtrArray) pending = g_steal_pointer (&rf->pending);
+
+  rf->pending = g_ptr_array_new_with_free_func (pending_free);
+  if (pending->len == 0)
+    return TRUE;
+  dirs = distinct_dirs (pending);
+  /* Every file of the batch is durable before any is published. */
+  if (!sync_file_systems (dirs, error))
+    return FALSE;
   for (guint i = 0; i < pending->len; i++)
     {
       Pending *d = pending->pdata[i];
@@ -262,9 +403,8 @@ rr_refile_flush (RrRefile *rf, GError **error)
           return unpublish (pending), g_propagate_error (error, g_steal_pointer (&local)), FALSE;
         }
     }
-  for (guint i = 0; i < dirs->len; i++)
-    if (!rr_fs_sync_dir (dirs->pdata[i], error))
-      return unpublish (pending), FALSE;
+  if (!sync_dirs (dirs, error))
+    return unpublish (pending), FALSE;
   return TRUE;
 }
 
@@ -527,19 +667,14 @@ rr_refile_deliver (RrRefile *rf, const RrRefileSource *src, const GPtrArray *can
   for (guint i = 0; i < canonical->len; i++)
     {
       g_autofree char *key = delivery_key (src, canonical->pdata[i]);
-      g_autofree char *path = rr_deliver_expand (rf->opt->template, canonical->pdata[i], error);
+      g_autofree char *path = maildir ? maildir_of (rf->opt, canonical->pdata[i], error)
+                                      : rr_deliver_expand (rf->opt->template,
+                                                           canonical->pdata[i], error);
       gboolean ok;
       if (path == NULL)
         return FALSE;
-      if (maildir)
-        {
-          gsize n = strlen (path);
-          while (n > 1 && path[n - 1] == '/')
-            path[--n] = '\0';
-          ok = deliver_maildir (rf, src, path, key, msg, len, error);
-        }
-      else
-        ok = deliver_mbox (rf, src, path, key, msg, len, error);
+      ok = maildir ? deliver_maildir (rf, src, path, key, msg, len, error)
+                   : deliver_mbox (rf, src, path, key, msg, len, error);
       /* The message stays in the source: its Maildir deliveries to the
        * other users are dropped, not published (a rerun makes them all). */
       if (!ok)

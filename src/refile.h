@@ -48,6 +48,9 @@ RrRefileHome *rr_refile_home_new (const char *path);
 void rr_refile_home_free (RrRefileHome *home);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (RrRefileHome, rr_refile_home_free)
 
+/* Deliveries written ahead: see rr_refile_write_drafts(). */
+typedef struct _RrRefileDrafts RrRefileDrafts;
+
 /* Where a message comes from, as far as delivery cares. */
 typedef struct {
   const char *key;         /* stable identity of the source message */
@@ -57,6 +60,7 @@ typedef struct {
   gsize from_line_len;
   gboolean unescape;       /* undo mbox ">From " escaping (an mbox source) */
   const RrRefileHome *home; /* the mailbox it is in, or NULL (standard input) */
+  RrRefileDrafts *drafts;  /* its deliveries written ahead, or NULL */
 } RrRefileSource;
 
 typedef struct _RrRefile RrRefile;
@@ -73,6 +77,18 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (RrRefile, rr_refile_free)
 gboolean rr_refile_deliver (RrRefile *refile, const RrRefileSource *src,
                             const GPtrArray *canonical, const char *msg, gsize len,
                             GError **error);
+
+/* For a Maildir template, in a worker thread: writes @msg (as it will be
+ * passed to rr_refile_deliver()), not yet synced, under the tmp/ of the
+ * Maildir of each address of @to that this run has prepared already, so
+ * that rr_refile_deliver(), given the drafts in its source, only publishes
+ * them; a failure to write is reported there. NULL when nothing was
+ * written. (transfer full) */
+RrRefileDrafts *rr_refile_write_drafts (RrRefile *refile, const GPtrArray *to, const char *msg,
+                                        gsize len);
+/* Removes the drafts that were not delivered. */
+void rr_refile_drafts_free (RrRefileDrafts *drafts);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (RrRefileDrafts, rr_refile_drafts_free)
 
 /* Whether the last rr_refile_deliver() delivered anything that was not
  * there yet (a rerun over messages kept in the source delivers nothing). */
