@@ -175,10 +175,14 @@ rr_message_get_eol (const RrMessage *msg)
 static gboolean
 field_is (const RrMessage *msg, const RrField *f, const char *name)
 {
-  gsize n = strlen (name);
-  gsize have = field_name_length (msg->data, f->end, f->start);
+  gsize n;
 
-  return have == n && g_ascii_strncasecmp (msg->data + f->start, name, n) == 0;
+  /* Most fields differ at the first letter: no need to measure them. */
+  if (g_ascii_tolower (msg->data[f->start]) != g_ascii_tolower (name[0]))
+    return FALSE;
+  n = strlen (name);
+  return field_name_length (msg->data, f->end, f->start) == n
+         && g_ascii_strncasecmp (msg->data + f->start, name, n) == 0;
 }
 
 gboolean
