@@ -4,7 +4,9 @@
 #
 # One Maildir of 200 generated messages (gen_spool: cur/, new/, .Archive,
 # CRLF and LF, names with sizes and flags), plus a 3 MB message (bigger than
-# the 2 MB read ahead, so it is read when its turn comes) and a bad one.
+# the 2 MB read ahead, so it is read when its turn comes) and a bad one; and
+# an mbox of the same kind (its messages are copied out and studied in the
+# workers too), with the big message in its middle.
 # Every mode runs once with -j 1 (no threads) and once with -j 3, each on
 # its own copy, and must give the same exit status, the same report (but
 # for the time it took) and the same trees, byte for byte:
@@ -12,7 +14,10 @@
 #   b. rewrite in place: and the result is what gen_spool says it must be;
 #   c. refile --copy into Maildirs, and refile (move) into mboxes;
 #   d. -j 0 (one per processor) runs; -j -1 and -j 257 are usage errors;
-#      --help lists --jobs.
+#      --help lists --jobs;
+#   e. the mbox: dry run, rewrite, refile --copy into Maildirs and refile
+#      (move) into Maildirs, the same with -j 1 and -j 3, and the rewrite
+#      what gen_spool says.
 
 . "${top_srcdir:-$(dirname "$0")/..}/cmd/testlib.sh"
 
@@ -33,19 +38,28 @@ cp "$big" master/cur/1709000000.M1P1.big:2,S &&
 	cp master/new/1709000001.M2P2.bad want/new/1709000001.M2P2.bad ||
 	bail_out "cannot add the big and bad messages"
 settle master want || bail_out "cannot settle"
+# The mbox: 150 messages, the big one, 150 more.
+gen_spool mbox 150 1 mb.a mbw.a && gen_spool mbox 150 151 mb.b mbw.b &&
+	{ cat mb.a; printf 'From big@example.org Mon Mar 18 00:00:00 2024\n'
+	  cat "$big"; printf '\n'; cat mb.b; } >mbox.master &&
+	{ cat mbw.a; printf 'From big@example.org Mon Mar 18 00:00:00 2024\n'
+	  "$reroute" -t "$table" - <"$big"; printf '\n'; cat mbw.b; } >mbox.want ||
+	bail_out "cannot make the mbox"
 
-plan 22
+plan 34
 
 # run_both NAME ARGS...: runs reroute ARGS... with -j 1 in j1.NAME/ and -j 3
-# in j3.NAME/, each a fresh copy of master as s/ (ARGS name spools and
-# destinations relative to it); stdout with the time cut, and the status.
+# in j3.NAME/, each a fresh copy of $master (default master) as s/ (ARGS
+# name spools and destinations relative to it); stdout with the time cut,
+# and the status.
+master=master
 run_both() {
 	_name=$1
 	shift
 	for _j in 1 3; do
 		# cp -p: refiled names and From_ lines take the source's mtime.
 		rm -rf "j$_j.$_name" && mkdir "j$_j.$_name" &&
-			cp -Rp master "j$_j.$_name/s" || bail_out "cannot copy master"
+			cp -Rp "$master" "j$_j.$_name/s" || bail_out "cannot copy $master"
 		(cd "j$_j.$_name" && "$reroute" -j $_j -t "$table" "$@" >out 2>err
 		echo $? >status) || bail_out "cannot run reroute"
 		sed -E 's/, [0-9.]+ s$//; s/"seconds": *[0-9.e-]+//' "j$_j.$_name/out" \
@@ -86,5 +100,16 @@ is "-j -1: usage error, exit 64" 64 "$?"
 is "--jobs 257: usage error, exit 64" 64 "$?"
 "$reroute" --help >j0/help 2>&1
 file_has "--help lists -j, --jobs" j0/help '^ +-j, --jobs=N '
+
+# --- e. An mbox. --------------------------------------------------------------
+master=mbox.master
+run_both mdry -n --report json --deliver 'd/%d/%u/' s
+same_bytes "mbox dry run: the spool is untouched" mbox.master j3.mdry/s
+run_both mrewrite -q s
+same_bytes "mbox rewrite: what gen_spool says" mbox.want j3.mrewrite/s
+run_both mcopy -q --copy --deliver 'd/%d/%u/' s
+same_tree "mbox copy: same destinations with -j 1 and -j 3" j1.mcopy/d j3.mcopy/d
+run_both mmove -q --deliver 'd/%d/%u/' s
+same_tree "mbox move: same destinations and spool with -j 1 and -j 3" j1.mmove j3.mmove
 
 done_testing

@@ -74,19 +74,6 @@ analyse (const RrBatchOptions *opt, const char *data, gsize len, Facts *facts, G
   return rw;
 }
 
-/* analyse(), counted and reported: NULL when it is bad data. */
-static RrRewrite *
-examine (Batch *b, const char *place, const char *data, gsize len, Facts *facts)
-{
-  g_autoptr (GError) error = NULL;
-  RrRewrite *rw = analyse (b->opt, data, len, facts, &error);
-
-  rr_report_scanned (b->report, len);
-  if (rw == NULL)
-    rr_report_skipped (b->report, place, error);
-  return rw;
-}
-
 static void
 fail (Batch *b, const char *place, const GError *error)
 {
@@ -460,7 +447,7 @@ maildir_draft (MaildirJob *j, Batch *b)
       || to->len == 0)
     return;
   bytes = delivered_bytes (j->rw, j->facts.header_start, 0, &msg, &len);
-  j->drafts = rr_refile_write_drafts (b->refile, to, msg, len);
+  j->drafts = rr_refile_write_drafts (b->refile, &src, to, msg, len);
 }
 
 static void
@@ -575,6 +562,8 @@ typedef struct {
   struct stat st;
   RrNewFile *out;      /* NULL until the first message changes */
   GHashTable *seen;    /* 64 bits of a message's checksum -> how many so far */
+  GError *stop;        /* the write that failed: later messages are left */
+  const RrRefileHome *home;
 } MboxRun;
 
 static gboolean
@@ -625,13 +614,12 @@ write_rewrite (RrNewFile *out, const RrRewrite *rw, GError **error)
   return TRUE;
 }
 
-/* A stable identity for an mbox message: its bytes, and how many identical
- * ones came before it (so that true duplicates are each delivered). */
+/* A stable identity for an mbox message: @sum, the checksum of its bytes,
+ * and how many identical ones came before it (so that true duplicates are
+ * each delivered). */
 static char *
-mbox_key (MboxRun *m, const RrMboxMessage *msg)
+mbox_key (MboxRun *m, const char *sum)
 {
-  g_autofree char *sum = g_compute_checksum_for_data (G_CHECKSUM_SHA256,
-                                                      (const guchar *) msg->data, msg->len);
   /* Counted by the first 64 bits, held in the table's pointer itself: the
    * table of a large mbox stays small. */
   gpointer id = GSIZE_TO_POINTER ((gsize) g_ascii_strtoull (sum + 48, NULL, 16));
@@ -641,14 +629,34 @@ mbox_key (MboxRun *m, const RrMboxMessage *msg)
   return g_strdup_printf ("%s#%u", sum, n);
 }
 
+/* What a worker learnt of an mbox message (see MboxJob). */
+typedef struct {
+  RrRewrite *rw;       /* NULL: bad data */
+  GError *error;       /* why it is bad */
+  Facts facts;
+  char *sum;           /* SHA-256 of its bytes, when it may be refiled */
+  RrRefileDrafts *drafts;
+} MboxFacts;
+
+static void
+mbox_facts_clear (MboxFacts *f)
+{
+  g_clear_pointer (&f->rw, rr_rewrite_free);
+  g_clear_error (&f->error);
+  facts_clear (&f->facts);
+  g_clear_pointer (&f->sum, g_free);
+  g_clear_pointer (&f->drafts, rr_refile_drafts_free);
+}
+
 static gboolean
-mbox_refile (MboxRun *m, const RrMboxMessage *msg, const char *place, const RrRewrite *rw,
-             const Facts *facts)
+mbox_refile (MboxRun *m, const RrMboxMessage *msg, const char *place, MboxFacts *f)
 {
   /* A dry run delivers nothing, so it needs no identity. */
-  g_autofree char *key = m->b->opt->dry_run ? NULL : mbox_key (m, msg);
+  g_autofree char *key = f->sum ? mbox_key (m, f->sum) : NULL;
+  const RrRewrite *rw = f->rw;
+  const Facts *facts = &f->facts;
   RrRefileSource src = { key, (time_t) facts->date, NULL, msg->data, msg->from_len, TRUE,
-                         home_of (m->b, m->path), NULL };
+                         m->home, f->drafts };
   gboolean leave = refile (m->b, place, &src, rw, facts, msg->sep_len);
   g_autoptr (GError) error = NULL;
 
@@ -659,24 +667,53 @@ mbox_refile (MboxRun *m, const RrMboxMessage *msg, const char *place, const RrRe
   return leave;
 }
 
+/* In a worker when there are several jobs: parses and resolves @msg and,
+ * for a refile, takes its checksum and writes its Maildir copies ahead. */
+static void
+mbox_study (MboxRun *m, const RrMboxMessage *msg, MboxFacts *f)
+{
+  Batch *b = m->b;
+  const GPtrArray *canonical;
+  g_autoptr (GPtrArray) to = NULL;
+  g_autoptr (GString) bytes = NULL;
+  RrRefileSource src = { NULL, 0, NULL, msg->data, msg->from_len, TRUE, m->home, NULL };
+  const char *text;
+  gsize len;
+
+  f->rw = analyse (b->opt, msg->data, msg->len, &f->facts, &f->error);
+  if (f->rw == NULL || b->refile == NULL)
+    return;
+  f->sum = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) msg->data, msg->len);
+  canonical = rr_rewrite_get_canonical (f->rw);
+  if (canonical->len == 0
+      || (to = rr_refile_elsewhere (b->opt->refile, &src, canonical, NULL)) == NULL
+      || to->len == 0)
+    return;
+  bytes = delivered_bytes (f->rw, f->facts.header_start, msg->sep_len, &text, &len);
+  f->drafts = rr_refile_write_drafts (b->refile, &src, to, text, len);
+}
+
 /* One message of an mbox: rewritten, refiled away, or copied as it is into
  * the new mbox (which exists from the first message that changes on). */
 static gboolean
-mbox_message (MboxRun *m, const RrMboxMessage *msg, GError **error)
+mbox_message (MboxRun *m, const RrMboxMessage *msg, MboxFacts *f, GError **error)
 {
   g_autofree char *place = g_strdup_printf ("%s at byte %" G_GUINT64_FORMAT, m->path,
                                             msg->offset);
   const char *dest[] = { m->path, NULL };
-  g_auto (Facts) facts = { 0 };
-  g_autoptr (RrRewrite) rw = examine (m->b, place, msg->data, msg->len, &facts);
+  const RrRewrite *rw = f->rw;
   gboolean refiling = m->b->opt->refile != NULL;
   gboolean changed = rw && !refiling && rr_rewrite_changes (rw);
-  gboolean removed = rw && refiling && mbox_refile (m, msg, place, rw, &facts);
+  gboolean removed;
 
+  rr_report_scanned (m->b->report, msg->len);
+  if (rw == NULL)
+    rr_report_skipped (m->b->report, place, f->error);
+  removed = rw && refiling && mbox_refile (m, msg, place, f);
   if (rw && !refiling && !changed)
     rr_report_unchanged (m->b->report);
   if (changed)
-    report (m->b, place, &facts, rw, RR_ACTION_REWRITE, dest);
+    report (m->b, place, &f->facts, rw, RR_ACTION_REWRITE, dest);
   if (m->b->opt->dry_run)
     return TRUE;
   if ((changed || removed) && m->out == NULL && !start_output (m, msg->offset, error))
@@ -708,23 +745,89 @@ remove_leftovers (MboxRun *m)
     closedir (d);
 }
 
+/* One mbox message on its way: its bytes copied out of the reader's
+ * buffer, studied in a worker, then acted on in the mbox's order. */
+typedef struct {
+  MboxRun *m;
+  RrMboxMessage msg;   /* its data is @text */
+  char *text;
+  GPtrArray *warnings; /* the reader's, reported before it */
+  MboxFacts facts;
+  gint charged;
+} MboxJob;
+
+static void
+mbox_work (gpointer item, gpointer data G_GNUC_UNUSED)
+{
+  MboxJob *j = item;
+
+  mbox_study (j->m, &j->msg, &j->facts);
+}
+
+static void
+mbox_done (gpointer item, gpointer data)
+{
+  MboxJob *j = item;
+  Batch *b = data;
+
+  for (guint i = 0; j->warnings && i < j->warnings->len; i++)
+    rr_report_warning (b->report, j->warnings->pdata[i]);
+  if (j->m->stop == NULL)
+    mbox_message (j->m, &j->msg, &j->facts, &j->m->stop);
+  g_atomic_int_add (&b->ahead_bytes, -j->charged);
+  mbox_facts_clear (&j->facts);
+  g_clear_pointer (&j->warnings, g_ptr_array_unref);
+  g_free (j->text);
+  g_free (j);
+}
+
+/* Hands @msg to the workers, with a copy of its bytes; a message too big
+ * to read ahead is studied and acted on here, after those before it. */
+static void
+mbox_push (MboxRun *m, RrMbox *mb, const RrMboxMessage *msg)
+{
+  Batch *b = m->b;
+  MboxJob *j = g_new0 (MboxJob, 1);
+  gint n = (gint) MIN (msg->len, READ_AHEAD_BYTES + 1);
+  char *warning;
+
+  j->m = m;
+  j->msg = *msg;
+  while ((warning = rr_mbox_take_warning (mb)) != NULL)
+    {
+      if (j->warnings == NULL)
+        j->warnings = g_ptr_array_new_with_free_func (g_free);
+      g_ptr_array_add (j->warnings, warning);
+    }
+  if (b->jobs > 1 && g_atomic_int_add (&b->ahead_bytes, n) + n <= READ_AHEAD_BYTES)
+    {
+      j->charged = n;
+      j->text = g_memdup2 (msg->data, msg->len);
+      j->msg.data = j->text;
+      rr_ahead_push (b->ahead, j);
+      return;
+    }
+  if (b->jobs > 1)
+    g_atomic_int_add (&b->ahead_bytes, -n);
+  rr_ahead_drain (b->ahead);
+  mbox_work (j, b);
+  mbox_done (j, b);
+}
+
 static gboolean
 mbox_pass (MboxRun *m, GError **error)
 {
   g_autoptr (RrMbox) mb = rr_mbox_open (m->path, m->fd, error);
   RrMboxMessage msg;
-  int got;
+  int got = 0;
 
   if (mb == NULL)
     return FALSE;
-  while ((got = rr_mbox_next (mb, &msg, error)) > 0)
-    {
-      char *warning;
-      while ((warning = rr_mbox_take_warning (mb)) != NULL)
-        rr_report_warning (m->b->report, warning), g_free (warning);
-      if (!mbox_message (m, &msg, error))
-        return FALSE;
-    }
+  while (m->stop == NULL && (got = rr_mbox_next (mb, &msg, error)) > 0)
+    mbox_push (m, mb, &msg);
+  rr_ahead_drain (m->b->ahead);
+  if (m->stop)
+    return g_propagate_error (error, g_steal_pointer (&m->stop)), FALSE;
   if (got < 0)
     return FALSE;
   /* Refiled messages leave the mbox only once their copies are durable. */
@@ -776,15 +879,19 @@ run_mbox (Batch *b, const char *path)
   g_autoptr (GError) error = NULL;
   g_autoptr (RrLock) lock = NULL;
   g_autoptr (GHashTable) seen = g_hash_table_new (NULL, NULL);
-  MboxRun m = { b, path, -1, { 0 }, NULL, seen };
+  MboxRun m = { b, path, -1, { 0 }, NULL, seen, NULL, home_of (b, path) };
 
   /* O_RDWR: fcntl write locks need a descriptor open for writing. */
   m.fd = open (path, (b->opt->dry_run ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (m.fd < 0)
     return report_io (b, path, "cannot open");
   rr_report_hold (b->report);
+  rr_address_init ();  /* before the threads that parse */
+  rr_fs_hostname ();   /* and write */
+  b->ahead = rr_ahead_new (b->jobs, 64 * b->jobs, mbox_work, mbox_done, b);
   if ((lock = lock_mbox (&m, &error)) != NULL)
     mbox_pass (&m, &error);
+  g_clear_pointer (&b->ahead, rr_ahead_free);
   rr_report_release (b->report, error == NULL);
   rr_new_file_abort (m.out);  /* after a rename this only frees it */
   if (error)

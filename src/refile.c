@@ -203,13 +203,22 @@ draft_free (gpointer p)
   g_free (d);
 }
 
+static GString *unescape (const char *msg, gsize len);
+
 RrRefileDrafts *
-rr_refile_write_drafts (RrRefile *rf, const GPtrArray *to, const char *msg, gsize len)
+rr_refile_write_drafts (RrRefile *rf, const RrRefileSource *src, const GPtrArray *to,
+                        const char *msg, gsize len)
 {
   RrRefileDrafts *drafts = NULL;
+  g_autoptr (GString) plain = NULL;
 
   if (!g_str_has_suffix (rf->opt->template, "/"))
     return NULL;
+  if (src->unescape)  /* as rr_refile_deliver() will */
+    {
+      plain = unescape (msg, len);
+      msg = plain->str, len = plain->len;
+    }
   for (guint i = 0; i < to->len; i++)
     {
       Draft *d;

@@ -79,13 +79,13 @@ gboolean rr_refile_deliver (RrRefile *refile, const RrRefileSource *src,
                             GError **error);
 
 /* For a Maildir template, in a worker thread: writes @msg (as it will be
- * passed to rr_refile_deliver()), not yet synced, under the tmp/ of the
+ * passed to rr_refile_deliver() with @src), not yet synced, under the tmp/ of the
  * Maildir of each address of @to that this run has prepared already, so
  * that rr_refile_deliver(), given the drafts in its source, only publishes
  * them; a failure to write is reported there. NULL when nothing was
  * written. (transfer full) */
-RrRefileDrafts *rr_refile_write_drafts (RrRefile *refile, const GPtrArray *to, const char *msg,
-                                        gsize len);
+RrRefileDrafts *rr_refile_write_drafts (RrRefile *refile, const RrRefileSource *src,
+                                        const GPtrArray *to, const char *msg, gsize len);
 /* Removes the drafts that were not delivered. */
 void rr_refile_drafts_free (RrRefileDrafts *drafts);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (RrRefileDrafts, rr_refile_drafts_free)

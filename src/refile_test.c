@@ -212,7 +212,7 @@ drafting_new (void)
   d->both = g_ptr_array_new ();
   g_ptr_array_add (d->both, "ann@adatum.com");
   g_ptr_array_add (d->both, "bob@adatum.com");
-  cr_assert_null (rr_refile_write_drafts (d->rf, d->both, "early\n", 6),
+  cr_assert_null (rr_refile_write_drafts (d->rf, &src, d->both, "early\n", 6),
                   "a draft before any Maildir was prepared");
   cr_assert (rr_refile_deliver (d->rf, &src, d->ann, "first\n", 6, &error), "%s",
              error ? error->message : "");
@@ -266,7 +266,7 @@ Test (refile, drafts_go_only_into_prepared_maildirs_and_are_published)
   g_autofree char *bob = g_build_filename (tmpdir, "dest/adatum.com/bob", NULL);
   GError *error = NULL;
 
-  src.drafts = rr_refile_write_drafts (d->rf, d->both, "drafted\n", 8);
+  src.drafts = rr_refile_write_drafts (d->rf, &src, d->both, "drafted\n", 8);
   cr_assert_not_null (src.drafts);
   g_autofree char *tmp = contents_of ("dest/adatum.com/ann/tmp");
   cr_assert_str_eq (tmp, "drafted\n", "ann's tmp/ holds the draft");
@@ -285,7 +285,8 @@ Test (refile, drafts_go_only_into_prepared_maildirs_and_are_published)
 Test (refile, unused_drafts_are_removed)
 {
   g_autoptr (Drafting) d = drafting_new ();
-  RrRefileDrafts *drafts = rr_refile_write_drafts (d->rf, d->ann, "drafted\n", 8);
+  RrRefileSource src = { "k2", 1000, NULL, NULL, 0, FALSE, NULL, NULL };
+  RrRefileDrafts *drafts = rr_refile_write_drafts (d->rf, &src, d->ann, "drafted\n", 8);
 
   cr_assert_not_null (drafts);
   rr_refile_drafts_free (drafts);
@@ -307,7 +308,7 @@ Test (refile, a_failed_draft_fails_its_delivery)
 
   cr_assert_eq (g_rmdir (tmp), 0);
   cr_assert (g_file_set_contents (tmp, "", 0, NULL));
-  src.drafts = rr_refile_write_drafts (d->rf, d->ann, "drafted\n", 8);
+  src.drafts = rr_refile_write_drafts (d->rf, &src, d->ann, "drafted\n", 8);
   cr_assert_not_null (src.drafts, "the failure is kept for the delivery");
   /* tmp/ is back, but the write did fail: that is what is reported */
   cr_assert_eq (g_unlink (tmp), 0);
