@@ -101,7 +101,7 @@ static const GOptionEntry entries[] = {
   { "lock", 0, 0, G_OPTION_ARG_FILENAME, &opt.run_lock,
     "Hold FILE locked for the run, so that two runs never overlap", "FILE" },
   { "jobs", 'j', 0, G_OPTION_ARG_INT, &opt.jobs,
-    "Threads reading Maildir messages ahead (default: one per processor)", "N" },
+    "Threads reading messages ahead (default: one per processor)", "N" },
   { "quiet", 'q', 0, G_OPTION_ARG_NONE, &opt.quiet, "Print only errors", NULL },
   { "version", 'V', 0, G_OPTION_ARG_NONE, &opt.version, "Print the version and exit", NULL },
   { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt.args, NULL,
