@@ -48,12 +48,14 @@ typedef struct {
   gint64 date;        /* its Date field */
   char *message_id;
   gsize unread;       /* bytes past what was read: a dry run reads headers */
+  GPtrArray *elsewhere; /* a refile's addresses not at home, found ahead */
 } Facts;
 
 static void
 facts_clear (Facts *f)
 {
   g_clear_pointer (&f->message_id, g_free);
+  g_clear_pointer (&f->elsewhere, g_ptr_array_unref);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Facts, facts_clear)
 
@@ -154,8 +156,9 @@ refile (Batch *b, const char *place, const RrRefileSource *src, const RrRewrite 
 
   if (canonical->len == 0)
     return rr_report_unchanged (b->report), FALSE;
-  if ((to = rr_refile_elsewhere (b->opt->refile, src, canonical, &error)) == NULL
-      || (dests = rr_refile_destinations (b->opt->refile, to, &error)) == NULL)
+  to = facts->elsewhere ? g_ptr_array_ref (facts->elsewhere)
+                        : rr_refile_elsewhere (b->opt->refile, src, canonical, &error);
+  if (to == NULL || (dests = rr_refile_destinations (b->opt->refile, to, &error)) == NULL)
     return fail (b, place, error), FALSE;
   /* Already in the mailbox of each of its addresses: it stays as it is. */
   if (to->len == 0)
@@ -429,25 +432,33 @@ maildir_read (MaildirJob *j, Batch *b, gboolean ahead)
   return j->rw ? JOB_OK : JOB_BAD;
 }
 
-/* In the worker, a refile writes the message into the Maildirs it goes to
- * as well: writing is most of a refile's work, and the caller's thread
- * then only publishes (refile.c decides where it may write ahead). */
-static void
-maildir_draft (MaildirJob *j, Batch *b)
+/* In a worker, for a refile: the addresses the message goes to (kept in
+ * @facts for refile()), and its copies written into their Maildirs:
+ * writing is most of a refile's work, and the ordered thread then only
+ * publishes (refile.c decides where it may write ahead). */
+static RrRefileDrafts *
+study_refile (Batch *b, const RrRefileSource *src, const RrRewrite *rw, Facts *facts,
+              gsize suffix)
 {
-  const GPtrArray *canonical = rr_rewrite_get_canonical (j->rw);
-  RrRefileSource src = { NULL, 0, NULL, NULL, 0, FALSE, j->home, NULL };
-  g_autoptr (GPtrArray) to = NULL;
+  const GPtrArray *canonical = rr_rewrite_get_canonical (rw);
   g_autoptr (GString) bytes = NULL;
   const char *msg;
   gsize len;
 
   if (canonical->len == 0
-      || (to = rr_refile_elsewhere (b->opt->refile, &src, canonical, NULL)) == NULL
-      || to->len == 0)
-    return;
-  bytes = delivered_bytes (j->rw, j->facts.header_start, 0, &msg, &len);
-  j->drafts = rr_refile_write_drafts (b->refile, &src, to, msg, len);
+      || (facts->elsewhere = rr_refile_elsewhere (b->opt->refile, src, canonical, NULL)) == NULL
+      || facts->elsewhere->len == 0)
+    return NULL;
+  bytes = delivered_bytes (rw, facts->header_start, suffix, &msg, &len);
+  return rr_refile_write_drafts (b->refile, src, facts->elsewhere, msg, len);
+}
+
+static void
+maildir_draft (MaildirJob *j, Batch *b)
+{
+  RrRefileSource src = { NULL, 0, NULL, NULL, 0, FALSE, j->home, NULL };
+
+  j->drafts = study_refile (b, &src, j->rw, &j->facts, 0);
 }
 
 static void
@@ -673,24 +684,13 @@ static void
 mbox_study (MboxRun *m, const RrMboxMessage *msg, MboxFacts *f)
 {
   Batch *b = m->b;
-  const GPtrArray *canonical;
-  g_autoptr (GPtrArray) to = NULL;
-  g_autoptr (GString) bytes = NULL;
   RrRefileSource src = { NULL, 0, NULL, msg->data, msg->from_len, TRUE, m->home, NULL };
-  const char *text;
-  gsize len;
 
   f->rw = analyse (b->opt, msg->data, msg->len, &f->facts, &f->error);
   if (f->rw == NULL || b->refile == NULL)
     return;
   f->sum = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) msg->data, msg->len);
-  canonical = rr_rewrite_get_canonical (f->rw);
-  if (canonical->len == 0
-      || (to = rr_refile_elsewhere (b->opt->refile, &src, canonical, NULL)) == NULL
-      || to->len == 0)
-    return;
-  bytes = delivered_bytes (f->rw, f->facts.header_start, msg->sep_len, &text, &len);
-  f->drafts = rr_refile_write_drafts (b->refile, &src, to, text, len);
+  f->drafts = study_refile (b, &src, f->rw, &f->facts, msg->sep_len);
 }
 
 /* One message of an mbox: rewritten, refiled away, or copied as it is into
